@@ -1,0 +1,1 @@
+"""Models of the paper, as transformers ``PreTrainedModel`` classes."""

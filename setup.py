@@ -1,0 +1,58 @@
+"""Packaging for hf-challenger (import name ``hf_challenger``)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+# torch first, pinned together with torchvision: pip otherwise resolves a
+# torchvision that drags a different torch in.
+CORE = [
+    "torch==2.14.1",
+    "numpy>=1.24",
+    "transformers>=4.56",
+    "accelerate>=1.0",
+    "datasets>=3.0",
+    "evaluate>=0.4.3",
+    "safetensors>=0.4",
+    "pyyaml>=6.0",
+    "tqdm>=4.66",
+    "matplotlib>=3.8",
+    "scikit-learn>=1.4",
+]
+EXTRAS = {
+    "vision": ["torchvision==0.29.1", "mlxtend>=0.23"],
+    "text": ["gensim>=4.3"],
+    "ecg": ["wfdb>=4.1", "pandas>=2.0"],
+}
+EXTRAS["test"] = [
+    "torchvision==0.29.1",
+    "pytest>=8.0",
+    "zennit==0.5.1",
+    "captum>=0.8",
+    "scikit-learn>=1.4",
+    "mlxtend>=0.23",
+    "matplotlib>=3.8",
+]
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+
+setup(
+    name="hf-challenger",
+    version="0.1.0.dev0",
+    description="Attribution-guided training (Challenger) for the Hugging Face Trainer",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["hf_challenger", "hf_challenger.*"]),
+    include_package_data=True,
+    package_data={"hf_challenger": ["py.typed", "**/*.py", "**/*.yaml", "**/*.json"]},
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["hf-challenger=hf_challenger.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
