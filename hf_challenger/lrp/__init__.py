@@ -1,0 +1,24 @@
+"""Epsilon-rule layer-wise relevance propagation (LRP) for PyTorch classifiers.
+
+>>> lrp = EpsilonLRP(model, epsilon=1e-6)
+>>> relevance = lrp.attribute(pixel_values, targets)            # [B, C, H, W]
+>>> relevance = lrp.attribute(batch, targets, at=model.get_input_embeddings())  # [B, L, D]
+"""
+
+from .engine import Attribution, EpsilonLRP, UnsupportedLayerError, extract_logits, unwrap_model
+from .layer_map import LayerMap, default_layer_map
+from .rules import EpsilonRule, GradientRule, MergedBatchNormRule, Rule
+
+__all__ = [
+    "Attribution",
+    "EpsilonLRP",
+    "EpsilonRule",
+    "GradientRule",
+    "LayerMap",
+    "MergedBatchNormRule",
+    "Rule",
+    "UnsupportedLayerError",
+    "default_layer_map",
+    "extract_logits",
+    "unwrap_model",
+]

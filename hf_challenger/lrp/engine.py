@@ -1,0 +1,357 @@
+"""The epsilon-LRP engine: one forward with the rules attached, one backward of the target logits."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from .layer_map import LayerMap, default_layer_map, rule_for
+from .rules import PassState
+
+TargetSelector = Callable[[Tensor], Tensor]
+_LABEL_KEYS = ("labels", "label")
+
+
+class Attribution(NamedTuple):
+    """Result of :meth:`EpsilonLRP.attribute_with_logits`.
+
+    - ``relevance``: shaped like the attributed tensor, e.g. ``[B, C, H, W]`` or ``[B, L, D]``.
+    - ``logits``: ``[B, num_classes]`` from the attribution forward (eval mode, detached).
+    - ``targets``: ``[B]`` int64, the class whose logit each row's relevance explains.
+    """
+
+    relevance: Tensor
+    logits: Tensor
+    targets: Tensor
+
+
+class UnsupportedLayerError(TypeError):
+    """A module the engine has no rule for took part in the attribution forward."""
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The inner module of ``DistributedDataParallel``/``DataParallel`` wrappers (any depth)."""
+    wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
+    while isinstance(model, wrappers):
+        model = model.module
+    return model
+
+
+def extract_logits(output: Any) -> Tensor:
+    """Logits ``[B, C]`` from a tensor, a tuple/list (first item), or a mapping/ModelOutput with ``logits``."""
+    if isinstance(output, Tensor):
+        return output
+    if isinstance(output, Mapping):  # transformers' ModelOutput is an OrderedDict
+        if "logits" not in output:
+            raise ValueError(
+                f"the model returned a mapping with keys {sorted(output)}; EpsilonLRP needs a 'logits' entry"
+            )
+        return output["logits"]
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
+        return output[0]
+    raise TypeError(
+        f"cannot read logits from a model output of type {type(output).__name__}; "
+        "return a tensor, a tuple whose first item is the logits, or a mapping/ModelOutput with 'logits'"
+    )
+
+
+class EpsilonLRP:
+    """Epsilon-rule layer-wise relevance propagation, computed as one modified backward pass.
+
+    Hooks are registered on the model once, when the engine is built, and do nothing outside
+    :meth:`attribute`; call :meth:`remove` (or use the engine as a context manager) to take them off.
+    During a call the model runs in eval mode (BatchNorm uses its running statistics and does not
+    update them, dropout is off), in at least float32 with autocast disabled, and gradients are taken
+    with :func:`torch.autograd.grad` for the attributed tensor only, so no parameter ``.grad`` is
+    touched. Module modes and ``inplace`` flags are restored afterwards.
+
+    Args:
+        model: the classifier, possibly wrapped in ``DistributedDataParallel``/``DataParallel`` (the
+            inner module is used, so no DDP reducer is involved).
+        epsilon: the stabiliser ``eps > 0`` of the rule ``z / (z + eps * sign(z))``.
+        unknown_layers: ``"error"`` (default) refuses a module with no rule when it runs in the
+            attribution forward; ``"gradient"`` lets relevance flow through it as the gradient, which is
+            exact for positively homogeneous element-wise layers and an approximation otherwise.
+        layer_map: ordered ``(module types, rule)`` list; defaults to
+            :func:`hf_challenger.lrp.layer_map.default_layer_map`.
+
+    Only modules are seen: a ``torch.nn.functional`` convolution, linear map or pooling inside a
+    ``forward`` gets no rule (relevance then flows as its gradient). View, reshape, flatten,
+    concatenation and element selection only move relevance and need none.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        epsilon: float = 1e-6,
+        unknown_layers: Literal["error", "gradient"] = "error",
+        layer_map: LayerMap | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(epsilon, (int, float)) or not epsilon > 0:
+            raise ValueError(f"epsilon must be a number > 0, got {epsilon!r}")
+        if unknown_layers not in ("error", "gradient"):
+            raise ValueError(f"unknown_layers must be 'error' or 'gradient', got {unknown_layers!r}")
+        self.model = unwrap_model(model)
+        self.epsilon = float(epsilon)
+        self.unknown_layers = unknown_layers
+        self._state: PassState | None = None
+        self._at_subtree: frozenset[nn.Module] = frozenset()
+        self._attributed: Tensor | None = None
+        self._at_hooks: dict[nn.Module, RemovableHandle] = {}
+        self._handles: list[RemovableHandle] = []
+        self._inplace_modules = [m for m in self.model.modules() if getattr(m, "inplace", False) is True]
+        self._register(layer_map if layer_map is not None else default_layer_map())
+
+    # ------------------------------------------------------------------ hooks
+
+    def _register(self, layer_map: LayerMap) -> None:
+        for name, module in self.model.named_modules():
+            rule = rule_for(module, layer_map)
+            is_leaf = next(module.children(), None) is None
+            has_own_params = any(p is not None for p in module._parameters.values())
+            if rule is None and (is_leaf or has_own_params):
+                self._handles.append(module.register_forward_hook(self._unknown_hook(name)))
+            elif rule is not None:
+                self._handles.append(module.register_forward_pre_hook(self._pre_hook(rule)))
+                self._handles.append(module.register_forward_hook(self._post_hook(name, rule)))
+
+    def _pre_hook(self, rule):
+        def hook(module: nn.Module, inputs: tuple) -> None:
+            if self._state is not None and inputs and isinstance(inputs[0], Tensor):
+                rule.on_input(module, inputs, self._state)
+
+        return hook
+
+    def _post_hook(self, name: str, rule):
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+            if self._state is not None and isinstance(output, Tensor) and output.requires_grad:
+                rule.on_output(name, module, output, self._state)
+
+        return hook
+
+    def _unknown_hook(self, name: str):
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+            if self._state is None or self.unknown_layers == "gradient" or module in self._at_subtree:
+                return
+            raise UnsupportedLayerError(
+                f"EpsilonLRP has no rule for module '{name or '<root>'}' of type "
+                f"{type(module).__name__}. Supported: Linear, Conv1d/2d, BatchNorm1d/2d, average and "
+                "max pooling (incl. adaptive), ReLU, LeakyReLU, Dropout, Flatten, Identity. To let "
+                "relevance flow through such layers as the gradient (exact for element-wise layers "
+                "with f(a*x) = a*f(x), an approximation otherwise), build the engine with "
+                "EpsilonLRP(model, unknown_layers='gradient'), or attribute at a module above it with at=..."
+            )
+
+        return hook
+
+    def _at_hook(self, module: nn.Module, inputs: tuple, output: Any) -> Tensor | None:
+        if self._state is None:
+            return None
+        if not isinstance(output, Tensor):
+            raise TypeError(f"the module given as at= returned {type(output).__name__}, not a tensor")
+        attributed = output.detach().to(self._compute_dtype(output)).requires_grad_(True)
+        self._attributed = attributed
+        return attributed
+
+    def remove(self) -> None:
+        """Take every hook of this engine off the model."""
+        for handle in [*self._handles, *self._at_hooks.values()]:
+            handle.remove()
+        self._handles.clear()
+        self._at_hooks.clear()
+
+    def __enter__(self) -> EpsilonLRP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    # ------------------------------------------------------------------ public API
+
+    def attribute(
+        self,
+        inputs: Tensor | Mapping[str, Any],
+        targets: Tensor,
+        at: nn.Module | None = None,
+        input_key: str | None = None,
+    ) -> Tensor:
+        """Epsilon-LRP relevance of the attributed tensor for one target class per row.
+
+        Args:
+            inputs: the input tensor ``[B, ...]``, or a mapping passed as ``model(**inputs)``
+                (``labels`` entries are not passed: the loss is not needed).
+            targets: int64 ``[B]``, the class explained in each row.
+            at: a submodule whose output is attributed (e.g. the ``nn.Embedding`` of a text model);
+                default: the input tensor itself.
+            input_key: with a mapping and ``at=None``, the key of the attributed input; default the
+                model's ``main_input_name``.
+
+        Returns:
+            Relevance shaped like the attributed tensor (``[B, ...]``), in the compute dtype (float32,
+            or float64 for a float64 model). Its sum per row is the target logit less what biases and
+            epsilon absorb.
+        """
+        targets = self._check_targets(targets)
+
+        def given(logits: Tensor) -> Tensor:
+            if targets.shape[0] != logits.shape[0]:
+                raise ValueError(f"targets has {targets.shape[0]} rows but the batch has {logits.shape[0]}")
+            bad = (targets < 0) | (targets >= logits.shape[1])
+            if bool(bad.any()):
+                raise ValueError(
+                    f"targets must lie in [0, {logits.shape[1] - 1}] (the model has {logits.shape[1]} "
+                    f"outputs), got {targets[bad].tolist()}"
+                )
+            return targets.to(logits.device)
+
+        return self.attribute_with_logits(inputs, given, at=at, input_key=input_key).relevance
+
+    def attribute_with_logits(
+        self,
+        inputs: Tensor | Mapping[str, Any],
+        select_targets: TargetSelector,
+        at: nn.Module | None = None,
+        input_key: str | None = None,
+    ) -> Attribution:
+        """Like :meth:`attribute`, with the targets chosen from the logits of the same forward.
+
+        ``select_targets`` maps the logits ``[B, C]`` to int64 targets ``[B]`` (e.g. a class drawn from
+        each row's top-K), so no separate prediction pass is needed.
+        """
+        model = self.model
+        with self._attribution_mode(at), torch.enable_grad():
+            args, kwargs, attributed = self._prepare_inputs(inputs, at, input_key)
+            logits = extract_logits(self._run(args, kwargs))
+            if at is not None:
+                attributed = self._attributed
+                if attributed is None:
+                    raise ValueError(f"the module given as at= ({type(at).__name__}) did not run in the forward")
+            if logits.ndim != 2:
+                raise ValueError(f"EpsilonLRP needs logits shaped [batch, classes], got {tuple(logits.shape)}")
+            self._check_in_place()
+            targets = select_targets(logits.detach())
+            targets = self._check_targets(targets, rows=logits.shape[0])
+            chosen = logits.gather(1, targets[:, None]).sum()
+            (grad,) = torch.autograd.grad(chosen, attributed)
+            relevance = attributed.detach() * grad
+        return Attribution(relevance, logits.detach(), targets)
+
+    # ------------------------------------------------------------------ internals
+
+    def _run(self, args: tuple, kwargs: dict) -> Any:
+        """Forward in the compute dtype; half-precision weights are upcast for this call only."""
+        model = self.model
+        if self._model_dtype() in (torch.float32, torch.float64):
+            return model(*args, **kwargs)
+        upcast = {
+            name: t.float() if t.is_floating_point() else t
+            for name, t in [*model.named_parameters(), *model.named_buffers()]
+        }
+        return torch.func.functional_call(model, upcast, args, kwargs)
+
+    @staticmethod
+    def _compute_dtype(tensor: Tensor) -> torch.dtype:
+        return torch.float64 if tensor.dtype == torch.float64 else torch.float32
+
+    def _model_dtype(self) -> torch.dtype:
+        for tensor in self.model.parameters():
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return torch.float32
+
+    def _prepare_inputs(
+        self, inputs: Tensor | Mapping[str, Any], at: nn.Module | None, input_key: str | None
+    ) -> tuple[tuple, dict, Tensor | None]:
+        dtype = self._compute_dtype(torch.empty(0, dtype=self._model_dtype()))
+        if isinstance(inputs, Tensor):
+            if at is None:
+                if not inputs.is_floating_point():
+                    raise TypeError(
+                        f"cannot attribute an input of dtype {inputs.dtype}; for token ids pass "
+                        "at=model.get_input_embeddings() to attribute the embedding output"
+                    )
+                attributed = inputs.detach().to(dtype).requires_grad_(True)
+                return (attributed,), {}, attributed
+            return (self._cast(inputs, dtype),), {}, None
+        if not isinstance(inputs, Mapping):
+            raise TypeError(f"inputs must be a tensor or a mapping of model inputs, got {type(inputs).__name__}")
+        kwargs = {k: self._cast(v, dtype) for k, v in inputs.items() if k not in _LABEL_KEYS}
+        if at is not None:
+            return (), kwargs, None
+        key = input_key or getattr(self.model, "main_input_name", None)
+        if key not in kwargs:
+            raise KeyError(
+                f"attributed input key {key!r} is not among the inputs {sorted(kwargs)}; "
+                "pass input_key=... (or at=... for a module's output)"
+            )
+        if not kwargs[key].is_floating_point():
+            raise TypeError(
+                f"cannot attribute input {key!r} of dtype {kwargs[key].dtype}; for token ids pass "
+                "at=model.get_input_embeddings() to attribute the embedding output"
+            )
+        kwargs[key] = kwargs[key].detach().requires_grad_(True)
+        return (), kwargs, kwargs[key]
+
+    @staticmethod
+    def _cast(value: Any, dtype: torch.dtype) -> Any:
+        if isinstance(value, Tensor) and value.is_floating_point():
+            return value.detach().to(dtype)
+        return value
+
+    def _check_targets(self, targets: Tensor, rows: int | None = None) -> Tensor:
+        if not isinstance(targets, Tensor) or targets.dtype != torch.int64 or targets.ndim != 1:
+            described = (
+                f"a tensor of dtype {targets.dtype} and shape {tuple(targets.shape)}"
+                if isinstance(targets, Tensor)
+                else type(targets).__name__
+            )
+            raise TypeError(f"targets must be an int64 tensor shaped [batch] (one class per row), got {described}")
+        if rows is not None and targets.shape[0] != rows:
+            raise ValueError(f"targets has {targets.shape[0]} rows but the batch has {rows}")
+        return targets
+
+    def _check_in_place(self) -> None:
+        for name, output, version in self._state.watched:
+            if output._version != version:
+                raise RuntimeError(
+                    f"the output of module '{name}' was modified in place after it ran (e.g. "
+                    "F.relu(x, inplace=True) in a forward); epsilon-LRP needs it unchanged. Use an "
+                    "out-of-place operation or an nn.ReLU module."
+                )
+
+    @contextlib.contextmanager
+    def _attribution_mode(self, at: nn.Module | None) -> Iterator[None]:
+        model = self.model
+        if self._state is not None:
+            raise RuntimeError("EpsilonLRP.attribute is not re-entrant: a pass is already running")
+        if at is not None:
+            if not any(m is at for m in model.modules()):
+                raise ValueError(f"at= must be a submodule of the model, got {type(at).__name__}")
+            if at not in self._at_hooks:
+                self._at_hooks[at] = at.register_forward_hook(self._at_hook)
+        modes = {m: m.training for m in model.modules()}
+        self._at_subtree = frozenset(at.modules()) if at is not None else frozenset()
+        self._attributed = None
+        self._state = PassState(self.epsilon)
+        device_type = next((p.device.type for p in model.parameters()), "cpu")
+        try:
+            model.eval()
+            for m in self._inplace_modules:
+                m.inplace = False
+            with torch.autocast(device_type=device_type, enabled=False):
+                yield
+        finally:
+            self._state = None
+            self._attributed = None
+            self._at_subtree = frozenset()
+            for m in self._inplace_modules:
+                m.inplace = True
+            for m, training in modes.items():
+                m.training = training
