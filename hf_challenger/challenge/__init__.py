@@ -1,0 +1,22 @@
+"""The parts of one Challenger step: target draw, feature selection, perturbation, baselines.
+
+:class:`~hf_challenger.ChallengerTrainer` composes them; they are public for reuse and tests.
+"""
+
+from .adversarial import adversarial_delta
+from .perturbation import RowEdit, challenge_shift
+from .selection import candidate_mask, coin_flips, select_features
+from .sites import InputSite, ModuleSite
+from .targets import draw_topk_targets
+
+__all__ = [
+    "InputSite",
+    "ModuleSite",
+    "RowEdit",
+    "adversarial_delta",
+    "candidate_mask",
+    "challenge_shift",
+    "coin_flips",
+    "draw_topk_targets",
+    "select_features",
+]

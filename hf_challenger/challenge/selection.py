@@ -1,0 +1,102 @@
+"""Step 4 of Challenger: which features of each row are challenged."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def candidate_mask(
+    shape: torch.Size,
+    attention_mask: Tensor | None = None,
+    feature_mask: Tensor | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor | None:
+    """Features that may be challenged, as a bool tensor of ``shape`` (or ``None``: all may).
+
+    Args:
+        shape: shape of the attributed rows, ``[R, *F]``.
+        attention_mask: ``[R, L]`` (or ``[R, L]``-prefixed) with 0 on padding. Applies when the
+            attributed tensor starts with the same ``[R, L]`` (e.g. embeddings ``[R, L, D]``) and
+            is broadcast over the remaining dimensions.
+        feature_mask: user mask broadcastable to ``shape[1:]`` (one row) or to ``shape``;
+            ``True``/nonzero = may be challenged (e.g. ``False`` on zero-padded image borders).
+        device: device of the result.
+
+    Raises:
+        ValueError: when a mask cannot be aligned with ``shape`` (names both shapes).
+    """
+    allowed: Tensor | None = None
+    if attention_mask is not None:
+        lead = tuple(attention_mask.shape)
+        if len(shape) < len(lead) or tuple(shape[: len(lead)]) != lead:
+            raise ValueError(
+                f"attention_mask of shape {lead} does not match the leading dimensions of the attributed "
+                f"tensor of shape {tuple(shape)}"
+            )
+        view = lead + (1,) * (len(shape) - len(lead))
+        allowed = attention_mask.to(device=device).bool().reshape(view).expand(shape)
+    if feature_mask is not None:
+        user = feature_mask.to(device=device).bool()
+        try:
+            user = user.expand(shape) if user.dim() == len(shape) else user.unsqueeze(0).expand(shape)
+        except RuntimeError:
+            raise ValueError(
+                f"feature_mask of shape {tuple(feature_mask.shape)} does not broadcast to one row "
+                f"{tuple(shape[1:])} or to the rows {tuple(shape)} of the attributed tensor"
+            ) from None
+        allowed = user if allowed is None else allowed & user
+    return allowed
+
+
+def select_features(
+    scores: Tensor,
+    num: int,
+    allowed: Tensor | None = None,
+    largest: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Per row, the ``num`` features with the highest (or lowest) score; ties broken at random.
+
+    Ties are common (many features have exactly zero relevance) and are broken by a random
+    permutation of each row, never by position: the row is permuted at random, then sorted stably.
+    Features outside ``allowed`` are never chosen; a row with fewer than ``num`` allowed features
+    gets all of them.
+
+    Args:
+        scores: ``[R, *F]`` relevance (or any score); flattened per row over all feature dims.
+        num: ``N`` in ``[1, prod(F)]`` (the caller clamps).
+        allowed: bool ``[R, *F]`` or ``None`` (all allowed).
+        largest: bool ``[R]``: ``True`` takes the top-N of the row, ``False`` the bottom-N;
+            ``None`` takes the top-N of every row.
+        generator: source of the tie-breaking permutation (on ``scores.device``).
+
+    Returns:
+        bool ``[R, *F]``, ``True`` on the chosen features.
+    """
+    rows = scores.shape[0]
+    flat = scores.detach().reshape(rows, -1)
+    total = flat.shape[1]
+    if not 1 <= num <= total:
+        raise ValueError(f"num must be in [1, {total}] (features per row); got {num}")
+    key = flat.float() if flat.dtype not in (torch.float32, torch.float64) else flat
+    if largest is not None:
+        key = torch.where(largest.reshape(rows, 1), key, -key)
+    order = torch.rand(rows, total, generator=generator, device=flat.device).argsort(dim=1)
+    key = key.gather(1, order)
+    if allowed is not None:
+        allowed_flat = allowed.reshape(rows, total).gather(1, order)
+        key = key.masked_fill(~allowed_flat, float("-inf"))
+    ranked = key.argsort(dim=1, descending=True, stable=True)[:, :num]
+    chosen_index = order.gather(1, ranked)
+    chosen = torch.zeros(rows, total, dtype=torch.bool, device=flat.device)
+    if allowed is None:
+        chosen.scatter_(1, chosen_index, True)
+    else:
+        chosen.scatter_(1, chosen_index, allowed.reshape(rows, total).gather(1, chosen_index))
+    return chosen.reshape(scores.shape)
+
+
+def coin_flips(rows: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> Tensor:
+    """Fair per-row coin: bool ``[rows]``, ``True`` = take the top-N, ``False`` = the bottom-N."""
+    return torch.randint(0, 2, (rows,), generator=generator, device=device).bool()

@@ -1,0 +1,366 @@
+"""``ChallengerTrainer``: ``transformers.Trainer`` that trains with Challenger (arXiv 2205.15094).
+
+Swap it in for ``Trainer`` and ``ChallengerTrainingArguments`` for ``TrainingArguments``; nothing
+else in a training script changes. Only :meth:`ChallengerTrainer.training_step` differs: it edits
+the micro-batch, then calls ``Trainer.training_step`` on the edited batch, so autocast, gradient
+accumulation, DDP ``no_sync`` and loss scaling all stay ``Trainer``'s own.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers import Trainer, TrainingArguments
+
+from .challenge import (
+    InputSite,
+    ModuleSite,
+    RowEdit,
+    adversarial_delta,
+    candidate_mask,
+    challenge_shift,
+    coin_flips,
+    draw_topk_targets,
+    select_features,
+)
+from .challenge.modes import frozen_eval, native_forward
+from .challenge.stats import ChallengerStats
+from .config import ChallengerConfig
+from .lrp import EpsilonLRP
+
+RNG_STATE_NAME = "challenger_rng_state"
+
+
+class ChallengerTrainer(Trainer):
+    """A drop-in ``transformers.Trainer`` that challenges each training micro-batch.
+
+    Per micro-batch of ``B`` rows (while active: ``global_step >= start_step`` and, if set,
+    ``state.epoch >= start_epoch``):
+
+    1. rows A = the first ``n_a`` rows, rows B = the next ``n_b`` (see
+       :meth:`ChallengerConfig.rows`); the other rows are left bit-identical;
+    2. (``selection="lrp"``) one epsilon-LRP pass over rows A+B only, on the unwrapped model in
+       eval mode and fp32 (no parameter ``.grad``, no BatchNorm update, modes restored), attributing
+       per row a class drawn uniformly from its top-K logits of that same forward;
+    3. per row a fair coin chooses the ``N`` highest or the ``N`` lowest relevance features
+       (flattened over all feature dimensions; ties broken at random; padding and features outside
+       ``feature_mask`` never chosen), or ``N`` random candidates (``selection="random"``);
+    4. rows A get ``x - alpha`` and rows B ``x + beta`` on those features: on the input tensor, or
+       on the output of the attributed module through a forward hook active only during this step;
+    5. ``Trainer.training_step`` on the edited batch.
+
+    With ``perturbation="fgsm"``/``"pgd"`` steps 2-4 are replaced by an L-inf attack on the same rows
+    (see :class:`ChallengerConfig`). ``evaluate()``/``predict()`` never challenge.
+
+    Randomness (targets, coin flips, tie breaks, random selection, PGD start) comes from one
+    ``torch.Generator`` seeded with ``args.seed + args.process_index``; its state is saved in every
+    checkpoint (``challenger_rng_state.pth``) and restored on resume, so a resumed run repeats an
+    uninterrupted one. Metrics (see :class:`~hf_challenger.challenge.stats.ChallengerStats`) are added
+    to the training logs, so callbacks and ``report_to`` integrations receive them.
+
+    Args:
+        *args, **kwargs: as for ``transformers.Trainer``.
+        challenger_config: the method's knobs. Default: ``args.challenger_config()`` when ``args`` is
+            a :class:`~hf_challenger.ChallengerTrainingArguments`, else ``ChallengerConfig()``. An
+            explicit config takes precedence over the ``challenger_*`` arguments.
+        feature_mask: bool tensor broadcastable to one row of the attributed tensor (e.g.
+            ``[C, H, W]``); ``False`` marks features never challenged (e.g. zero-padded borders).
+
+    Edge cases: a micro-batch with ``n_a + n_b == 0`` (e.g. a single row) is trained unchanged and
+    a warning is issued once. ``N`` above a row's feature count is clamped to it (warning once); a
+    row with fewer candidate features than ``N`` gets all its candidates (counted in
+    ``challenger_short_rows``, warning once). ``top_k`` above the number of classes is an error.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        args: TrainingArguments | None = None,
+        *trainer_args: Any,
+        challenger_config: ChallengerConfig | None = None,
+        feature_mask: Tensor | None = None,
+        **trainer_kwargs: Any,
+    ) -> None:
+        super().__init__(model, args, *trainer_args, **trainer_kwargs)
+        if challenger_config is None:
+            make = getattr(self.args, "challenger_config", None)
+            challenger_config = make() if callable(make) else ChallengerConfig()
+        if not isinstance(challenger_config, ChallengerConfig):
+            raise TypeError(
+                f"challenger_config must be a ChallengerConfig, got {type(challenger_config).__name__}"
+            )
+        self.challenger_config = challenger_config
+        self.challenger_enabled = bool(getattr(self.args, "challenger_enabled", True))
+        if feature_mask is not None and (not torch.is_tensor(feature_mask) or feature_mask.dtype != torch.bool):
+            raise TypeError("feature_mask must be a bool tensor (True = may be challenged)")
+        self.feature_mask = feature_mask
+        self.challenger_generator = torch.Generator(device=self.args.device)
+        self.challenger_generator.manual_seed(int(self.args.seed) + int(self.args.process_index))
+        self.challenger_stats = ChallengerStats(self.args.device)
+        self._bound_model: nn.Module | None = None
+        self._site: InputSite | ModuleSite | None = None
+        self._lrp: EpsilonLRP | None = None
+        self._warned: set[str] = set()
+        self._stats_logged_step = 0
+
+    # ------------------------------------------------------------------ the step
+
+    def challenge_active(self) -> bool:
+        """Whether the next training micro-batch is challenged (enabled, start step and epoch reached)."""
+        cfg = self.challenger_config
+        if not self.challenger_enabled or self.state.global_step < cfg.start_step:
+            return False
+        return cfg.start_epoch is None or (self.state.epoch or 0.0) >= cfg.start_epoch
+
+    def training_step(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Tensor | Any],
+        num_items_in_batch: Tensor | int | None = None,
+    ) -> Tensor:
+        """Challenge the micro-batch (when active), then run ``Trainer.training_step`` on it."""
+        if not self.challenge_active():
+            return super().training_step(model, inputs, num_items_in_batch)
+        inputs = self._prepare_inputs(inputs)
+        base = self.accelerator.unwrap_model(model)
+        self._bind(base)
+        edit = self._plan_edit(base, inputs)
+        if edit is None:
+            return super().training_step(model, inputs, num_items_in_batch)
+        with self._site.editing(inputs, edit) as edited:
+            return super().training_step(model, edited, num_items_in_batch)
+
+    def _bind(self, base: nn.Module) -> None:
+        """Create the site (hook) and the LRP engine once per model; they are kept across steps."""
+        if base is self._bound_model:
+            return
+        if self._site is not None:
+            self._site.remove()
+        if self._lrp is not None:
+            self._lrp.remove()
+        cfg = self.challenger_config
+        self._input_key = cfg.input_key or getattr(base, "main_input_name", None)
+        if not self._input_key:
+            raise ValueError("the model has no main_input_name; set challenger_input_key to the batch key of its input")
+        target = cfg.attribution_target
+        if target == "input":
+            self._at = None
+            self._site = InputSite(self._input_key)
+        else:
+            if target == "embeddings":
+                get = getattr(base, "get_input_embeddings", None)
+                module = get() if callable(get) else None
+                if not isinstance(module, nn.Module):
+                    raise ValueError(
+                        "attribution_target='embeddings' needs model.get_input_embeddings() to return a module; "
+                        f"{type(base).__name__} has none: give the module's dotted name instead"
+                    )
+            else:
+                try:
+                    module = base.get_submodule(target)
+                except AttributeError:
+                    names = [name for name, _ in base.named_modules() if name][:20]
+                    raise ValueError(
+                        f"attribution_target {target!r} is neither 'input', 'embeddings' nor a submodule of "
+                        f"{type(base).__name__} (submodules include: {names})"
+                    ) from None
+            self._at = module
+            self._site = ModuleSite(module)
+        needs_lrp = cfg.perturbation == "challenger" and cfg.selection == "lrp"
+        self._lrp = EpsilonLRP(base, epsilon=cfg.epsilon) if needs_lrp else None
+        self._bound_model = base
+
+    def _plan_edit(self, base: nn.Module, inputs: Mapping[str, Any]) -> Callable[[Tensor], Tensor] | None:
+        """The edit of the attributed tensor for this micro-batch, or ``None`` if none applies."""
+        cfg = self.challenger_config
+        if self._input_key not in inputs or not torch.is_tensor(inputs[self._input_key]):
+            raise KeyError(
+                f"the batch has no tensor under {self._input_key!r} (keys: {sorted(inputs)}); set "
+                "challenger_input_key to the model input"
+            )
+        batch = inputs[self._input_key].shape[0]
+        n_a, n_b = cfg.rows(batch)
+        rows = n_a + n_b
+        self.challenger_stats.add("rows", batch)
+        if rows == 0:
+            self._warn_once(
+                "small",
+                f"a micro-batch of {batch} row(s) is too small to split with fraction_a={cfg.fraction_a}, "
+                f"fraction_b={cfg.fraction_b} (0 rows challenged): it is trained unchallenged",
+            )
+            return None
+        self.challenger_stats.add("challenged_rows", rows)
+        self.challenger_stats.add("challenged_batches", 1)
+        sub = self._head_rows(inputs, batch, rows)
+        if cfg.perturbation == "challenger" and cfg.selection == "lrp":
+            return self._lrp_edit(sub, n_a, n_b).apply
+        if cfg.perturbation == "challenger":
+            return self._random_edit(sub, n_a, n_b)
+        return self._adversarial_edit(base, sub, rows).apply
+
+    def _lrp_edit(self, sub: dict[str, Any], n_a: int, n_b: int) -> RowEdit:
+        cfg = self.challenger_config
+        gen = self.challenger_generator
+
+        def select(logits: Tensor) -> Tensor:
+            return draw_topk_targets(logits, cfg.top_k, gen)
+
+        attribution_inputs = {k: v for k, v in sub.items() if k not in self._label_keys()}
+        with self.challenger_stats.timed(), native_forward(self._bound_model):
+            relevance = self._lrp.attribute_with_logits(
+                attribution_inputs, select, at=self._at, input_key=self._input_key if self._at is None else None
+            ).relevance
+        allowed = self._allowed(sub, relevance.shape, relevance.device)
+        num = self._num_features(relevance[0].numel())
+        mask = select_features(relevance, num, allowed, coin_flips(n_a + n_b, gen, relevance.device), gen)
+        self._record_selection(mask, allowed, num, relevance)
+        return RowEdit(n_a + n_b, challenge_shift(n_a, n_b, cfg.alpha, cfg.beta, relevance), mask)
+
+    def _random_edit(self, sub: dict[str, Any], n_a: int, n_b: int) -> Callable[[Tensor], Tensor]:
+        """Random selection needs no attribution; the mask is drawn when the tensor's shape is known."""
+        cfg = self.challenger_config
+        made: list[RowEdit] = []
+
+        def edit(tensor: Tensor) -> Tensor:
+            if not made:  # first call of this step (a recomputing forward reuses the same draw)
+                shape = (n_a + n_b,) + tuple(tensor.shape[1:])
+                allowed = self._allowed(sub, torch.Size(shape), tensor.device)
+                num = self._num_features(tensor[0].numel())
+                scores = torch.zeros(shape, device=tensor.device)  # all tied: the tie break is the draw
+                mask = select_features(scores, num, allowed, None, self.challenger_generator)
+                self._record_selection(mask, allowed, num, None)
+                made.append(RowEdit(n_a + n_b, challenge_shift(n_a, n_b, cfg.alpha, cfg.beta, tensor), mask))
+            return made[0].apply(tensor)
+
+        return edit
+
+    def _adversarial_edit(self, base: nn.Module, sub: dict[str, Any], rows: int) -> RowEdit:
+        cfg = self.challenger_config
+        pgd = cfg.perturbation == "pgd"
+
+        def loss_of(edit: Callable[[Tensor], Tensor]) -> Tensor:
+            with frozen_eval(base), self._site.editing(sub, edit) as edited:
+                return self._loss_of_outputs(base(**edited))
+
+        with self.challenger_stats.timed():
+            delta, allowed = adversarial_delta(
+                loss_of,
+                lambda shape, device: self._allowed(sub, shape, device),
+                epsilon=cfg.adversarial_epsilon,
+                steps=cfg.adversarial_steps if pgd else 1,
+                step_size=cfg.pgd_step_size if pgd else cfg.adversarial_epsilon,
+                random_start=pgd,
+                generator=self.challenger_generator,
+            )
+        self.challenger_stats.add("changed_share", allowed.float().mean())
+        return RowEdit(rows, delta, allowed)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _label_keys(self) -> set[str]:
+        return set(getattr(self, "label_names", None) or ["labels"]) | {"labels", "label"}
+
+    @staticmethod
+    def _head_rows(inputs: Mapping[str, Any], batch: int, rows: int) -> dict[str, Any]:
+        """The first ``rows`` rows of every per-row tensor of ``inputs`` (others passed unchanged)."""
+        return {
+            key: value[:rows] if torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == batch else value
+            for key, value in inputs.items()
+        }
+
+    def _allowed(self, sub: Mapping[str, Any], shape: torch.Size, device: torch.device) -> Tensor | None:
+        attention = sub.get("attention_mask")
+        attention = attention if torch.is_tensor(attention) else None
+        if self.feature_mask is not None and self.feature_mask.device != device:
+            self.feature_mask = self.feature_mask.to(device)
+        return candidate_mask(shape, attention_mask=attention, feature_mask=self.feature_mask, device=device)
+
+    def _num_features(self, per_row: int) -> int:
+        num = self.challenger_config.features_per_row(per_row)
+        if num > per_row:
+            self._warn_once(
+                "clamp",
+                f"num_features={self.challenger_config.num_features} exceeds the {per_row} attributed features "
+                f"of a row; using all {per_row}",
+            )
+            num = per_row
+        return num
+
+    def _record_selection(self, mask: Tensor, allowed: Tensor | None, num: int, relevance: Tensor | None) -> None:
+        stats = self.challenger_stats
+        stats.add("changed_share", mask.float().mean())
+        rows = mask.shape[0]
+        if allowed is not None:
+            stats.add("short_rows", (allowed.reshape(rows, -1).sum(dim=1) < num).sum())
+        if relevance is not None:
+            magnitude = relevance.detach().abs()
+            if allowed is None:
+                stats.add("abs_relevance", magnitude.mean())
+            else:
+                stats.add("abs_relevance", (magnitude * allowed).sum() / allowed.sum().clamp(min=1))
+            stats.add("relevance_batches", 1)
+
+    @staticmethod
+    def _loss_of_outputs(outputs: Any) -> Tensor:
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else None
+        if loss is None and isinstance(outputs, (tuple, list)) and outputs and torch.is_tensor(outputs[0]):
+            loss = outputs[0] if outputs[0].dim() == 0 else None
+        if loss is None:
+            raise ValueError(
+                "FGSM/PGD need the model to return a loss when called with labels (a 'loss' entry or a scalar "
+                "first item); this model returned none"
+            )
+        return loss
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(f"ChallengerTrainer: {message}", UserWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ logging and checkpoints
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """``Trainer.log``, with Challenger's metrics added to the training-loss logs."""
+        if self.challenger_enabled and "loss" in logs:
+            steps = self.state.global_step - self._stats_logged_step
+            stats = self.challenger_stats.report(
+                steps, lambda t: self.accelerator.reduce(t, reduction="sum"), max(self.args.world_size, 1)
+            )
+            self._stats_logged_step = self.state.global_step
+            if stats["challenger_short_rows"] > 0:
+                self._warn_once(
+                    "short",
+                    f"{int(stats['challenger_short_rows'])} challenged row(s) had fewer candidate features than "
+                    "num_features (padding / feature_mask); they were given all their candidates",
+                )
+            logs.update(stats)
+        super().log(logs, start_time)
+
+    def _rng_file(self, directory: str) -> str:
+        suffix = f"_{self.args.process_index}" if self.args.world_size > 1 else ""
+        return os.path.join(directory, f"{RNG_STATE_NAME}{suffix}.pth")
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        super()._save_rng_state(output_dir)
+        torch.save({"generator": self.challenger_generator.get_state()}, self._rng_file(output_dir))
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        super()._load_rng_state(checkpoint)
+        if checkpoint is None:
+            return
+        path = self._rng_file(checkpoint)
+        if not os.path.isfile(path):
+            self._warn_once(
+                "rng",
+                f"{path} not found: Challenger's random draws after resuming will differ from an uninterrupted run",
+            )
+            return
+        state = torch.load(path, weights_only=True)
+        if "generator" not in state:
+            raise ValueError(f"{path} is not a Challenger RNG state (no 'generator' entry)")
+        self.challenger_generator.set_state(state["generator"])

@@ -1,0 +1,151 @@
+"""Unit tests of the parts of a Challenger step: target draw, selection, perturbation, attacks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from hf_challenger.challenge import (
+    InputSite,
+    ModuleSite,
+    RowEdit,
+    adversarial_delta,
+    candidate_mask,
+    challenge_shift,
+    coin_flips,
+    draw_topk_targets,
+    select_features,
+)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_targets_are_uniform_over_each_rows_top_k() -> None:
+    logits = torch.tensor([[0.0, 5.0, 4.0, -1.0, 3.0], [9.0, 1.0, 2.0, 3.0, 0.0]])
+    draws = torch.stack([draw_topk_targets(logits, 3, gen(s)) for s in range(600)])
+    assert set(draws[:, 0].tolist()) == {1, 2, 4} and set(draws[:, 1].tolist()) == {0, 3, 2}
+    counts = torch.bincount(draws[:, 0], minlength=5)[[1, 2, 4]].float()
+    assert (counts / 600 - 1 / 3).abs().max() < 0.07
+    assert draw_topk_targets(logits, 1, gen()).tolist() == [1, 0]
+    assert draw_topk_targets(logits, 3, gen(7)).dtype == torch.int64
+
+
+def test_targets_reject_top_k_above_class_count() -> None:
+    with pytest.raises(ValueError, match=r"top_k must be in \[1, 5\].*got 6"):
+        draw_topk_targets(torch.zeros(2, 5), 6, gen())
+
+
+def test_selection_takes_top_or_bottom_per_row() -> None:
+    scores = torch.tensor([[5.0, -1.0, 3.0, 0.5, -4.0, 2.0], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]).reshape(2, 2, 3)
+    chosen = select_features(scores, 2, largest=torch.tensor([True, False]), generator=gen())
+    assert chosen.shape == scores.shape and chosen.dtype == torch.bool
+    assert chosen.reshape(2, -1)[0].nonzero().flatten().tolist() == [0, 2]  # 5.0, 3.0
+    assert chosen.reshape(2, -1)[1].nonzero().flatten().tolist() == [0, 1]  # 1.0, 2.0
+
+
+def test_ties_are_broken_at_random_not_by_index() -> None:
+    scores = torch.zeros(1, 40)  # all relevance exactly zero
+    picks = [select_features(scores, 4, generator=gen(s)).nonzero()[:, 1].tolist() for s in range(50)]
+    assert all(len(p) == 4 for p in picks)
+    assert sum(p == [0, 1, 2, 3] for p in picks) <= 1
+    hits = torch.zeros(40)
+    for p in picks:
+        hits[p] += 1
+    assert (hits > 0).sum() >= 30  # spread over the row
+    # ties only among the bottom: the strict top stays chosen
+    scores = torch.zeros(1, 10)
+    scores[0, 7] = 1.0
+    for s in range(10):
+        assert select_features(scores, 2, generator=gen(s))[0, 7]
+
+
+def test_excluded_features_are_never_chosen_and_short_rows_get_all_candidates() -> None:
+    scores = torch.arange(12.0).reshape(2, 6)
+    allowed = torch.tensor([[1, 1, 1, 1, 0, 0], [0, 1, 0, 0, 0, 0]], dtype=torch.bool)
+    chosen = select_features(scores, 3, allowed, torch.tensor([True, True]), gen())
+    assert chosen[0].nonzero().flatten().tolist() == [1, 2, 3]  # 4, 5 excluded although highest
+    assert chosen[1].nonzero().flatten().tolist() == [1]  # only one candidate
+    with pytest.raises(ValueError, match=r"num must be in \[1, 6\]"):
+        select_features(scores, 7, generator=gen())
+
+
+def test_candidate_mask_from_attention_and_user_mask() -> None:
+    attention = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    allowed = candidate_mask(torch.Size([2, 3, 4]), attention_mask=attention)
+    assert allowed.shape == (2, 3, 4) and allowed[0, :2].all() and not allowed[0, 2].any() and allowed.sum() == 12
+    border = torch.ones(1, 4, 4, dtype=torch.bool)
+    border[:, 0] = False
+    allowed = candidate_mask(torch.Size([2, 1, 4, 4]), feature_mask=border)
+    assert allowed.shape == (2, 1, 4, 4) and not allowed[:, :, 0].any() and allowed.sum() == 24
+    assert candidate_mask(torch.Size([2, 5])) is None
+    with pytest.raises(ValueError, match=r"attention_mask of shape \(2, 3\).*\(2, 7\)"):
+        candidate_mask(torch.Size([2, 7]), attention_mask=attention)
+    with pytest.raises(ValueError, match=r"feature_mask of shape \(3,\)"):
+        candidate_mask(torch.Size([2, 5]), feature_mask=torch.ones(3, dtype=torch.bool))
+
+
+def test_row_edit_changes_exactly_the_mask_by_alpha_and_beta() -> None:
+    x = torch.randn(5, 2, 3)
+    mask = torch.zeros(3, 2, 3, dtype=torch.bool)
+    mask[0, 0, 1] = mask[1, 1, 2] = mask[2, 0, 0] = mask[2, 1, 1] = True
+    shift = challenge_shift(2, 1, alpha=0.3, beta=0.7, like=x)
+    assert shift.flatten().tolist() == pytest.approx([-0.3, -0.3, 0.7])
+    out = RowEdit(3, shift, mask).apply(x)
+    expected = x.clone()
+    expected[0, 0, 1] = x[0, 0, 1] - 0.3
+    expected[1, 1, 2] = x[1, 1, 2] - 0.3
+    expected[2, 0, 0] = x[2, 0, 0] + 0.7
+    expected[2, 1, 1] = x[2, 1, 1] + 0.7
+    assert torch.equal(out, expected)
+    assert torch.equal(out[3:], x[3:])  # clean rows bit-identical
+    assert RowEdit(3, shift, mask).changed_share().item() == pytest.approx(4 / 18)
+    with pytest.raises(ValueError, match="cannot edit"):
+        RowEdit(3, shift, mask).apply(torch.zeros(2, 2, 3))
+
+
+def test_coin_flips_are_fair() -> None:
+    flips = coin_flips(4000, gen(3))
+    assert flips.dtype == torch.bool and abs(flips.float().mean().item() - 0.5) < 0.04
+
+
+def test_fgsm_and_pgd_on_a_linear_loss() -> None:
+    weight = torch.tensor([[1.0, -2.0, 0.0, 3.0]])
+    x = torch.zeros(1, 4)
+    allowed = torch.tensor([[True, True, True, False]])
+
+    def loss_of(edit):
+        return (edit(x) * weight).sum()
+
+    delta, mask = adversarial_delta(
+        loss_of, lambda shape, device: allowed, epsilon=0.1, steps=1, step_size=0.1, random_start=False
+    )
+    assert torch.equal(mask, allowed)
+    assert torch.allclose(delta, torch.tensor([[0.1, -0.1, 0.0, 0.0]]))  # sign(grad); 0-grad and excluded stay
+    delta, _ = adversarial_delta(
+        loss_of, lambda shape, device: None, epsilon=0.1, steps=8, step_size=0.03, random_start=True, generator=gen()
+    )
+    assert delta.abs().max() <= 0.1 + 1e-7
+    assert torch.allclose(delta[0, [0, 1, 3]], torch.tensor([0.1, -0.1, 0.1]))  # pushed to the ball's edge
+
+
+def test_module_site_hook_is_inert_outside_an_edit() -> None:
+    embed = nn.Embedding(5, 2)
+    site = ModuleSite(embed)
+    ids = torch.tensor([[1, 2], [3, 4]])
+    clean = embed(ids)
+    with site.editing({}, lambda t: t + 1.0):
+        assert torch.equal(embed(ids), clean + 1.0)
+    assert torch.equal(embed(ids), clean)
+    site.remove()
+    assert not embed._forward_hooks
+
+
+def test_input_site_refuses_token_ids() -> None:
+    site = InputSite("input_ids")
+    with pytest.raises(TypeError, match="attribution_target='embeddings'"):
+        site.tensor({"input_ids": torch.tensor([[1, 2]])})
+    with pytest.raises(KeyError, match="pixel_values"):
+        InputSite("pixel_values").tensor({"x": torch.zeros(1)})
