@@ -1,0 +1,1 @@
+"""Folder of the ``nll`` evaluate module; ``evaluate.load`` reads nll.py from here."""

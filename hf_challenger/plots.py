@@ -1,0 +1,238 @@
+"""Figures for results: attribution maps (the paper's Figure 2 style) and reliability diagrams.
+
+Drawn with matplotlib's Agg canvas on standalone ``Figure`` objects, so nothing here
+touches pyplot's global state or needs a display. Every function saves one file (the
+format follows the path's suffix, e.g. ``.png``) and returns its path.
+
+Colour convention of relevance maps: a diverging colormap centred on 0 with symmetric
+limits ``[-m, m]`` (``m`` the largest absolute relevance), positive relevance red,
+negative blue, zero white.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .metrics import ReliabilityDiagram
+from .metrics._arrays import check_finite, to_numpy
+
+DEFAULT_CMAP = "bwr"
+
+
+def _output_path(path: str | os.PathLike[str], figure: Figure) -> Path:
+    out = Path(path)
+    supported = FigureCanvasAgg(figure).get_supported_filetypes()
+    suffix = out.suffix.lower().lstrip(".")
+    if suffix not in supported:
+        raise ValueError(
+            f"cannot tell the image format of {str(out)!r}: its suffix must be one of "
+            f"{', '.join('.' + s for s in sorted(supported))}"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _save(figure: Figure, path: str | os.PathLike[str], dpi: int) -> Path:
+    out = _output_path(path, figure)
+    FigureCanvasAgg(figure)
+    figure.savefig(out, dpi=dpi, bbox_inches="tight")
+    return out
+
+
+def _diverging_cmap(name: str) -> matplotlib.colors.Colormap:
+    """Return colormap ``name``, refusing one that does not show positive red, negative blue."""
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        raise ValueError(f"unknown matplotlib colormap {name!r}; use a diverging one such as 'bwr' or 'seismic'") from None
+    low, high = cmap(0.0), cmap(1.0)
+    if not (high[0] > high[2] and low[2] > low[0]):
+        raise ValueError(
+            f"colormap {name!r} does not map positive relevance to red and negative to blue; "
+            "use 'bwr', 'seismic' or 'coolwarm'"
+        )
+    return cmap
+
+
+def _limits(relevance: np.ndarray, shared_scale: bool) -> np.ndarray:
+    """Symmetric colour limit per sample (``[N]``): the largest |relevance|, 1 if all zero."""
+    flat = np.abs(relevance.reshape(relevance.shape[0], -1))
+    limits = np.full(relevance.shape[0], flat.max()) if shared_scale else flat.max(axis=1)
+    return np.where(limits > 0, limits, 1.0)
+
+
+def _display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """``[C, H, W]`` input (C = 1 or 3, any scale) -> min-max scaled array for imshow."""
+    low, high = image.min(), image.max()
+    scaled = (image - low) / (high - low) if high > low else np.zeros_like(image)
+    if image.shape[0] == 1:
+        return scaled[0], "gray"
+    return np.transpose(scaled, (1, 2, 0)), None
+
+
+def plot_attribution_maps(
+    relevance: Any,
+    path: str | os.PathLike[str],
+    *,
+    inputs: Any = None,
+    titles: Sequence[str] | None = None,
+    tokens: Sequence[Sequence[str]] | None = None,
+    shared_scale: bool = False,
+    cmap: str = DEFAULT_CMAP,
+    dpi: int = 120,
+) -> Path:
+    """Draw N inputs in a row and their relevance maps in the row below, and save the figure.
+
+    The layout follows the relevance's shape:
+
+    - ``[N, C, H, W]`` images: relevance summed over channels into an ``[H, W]`` map;
+      ``inputs [N, C, H, W]`` (C = 1 grey or 3 RGB, any normalisation) shown above it.
+    - ``[N, C, L]`` multi-channel signals (e.g. 12-lead ECG): a ``[C, L]`` heat map, one
+      row per channel; ``inputs [N, C, L]`` drawn as stacked traces above it.
+    - ``[N, L]`` sequences (text relevance summed over the embedding axis, or a 1-D
+      signal): a heat strip; ``inputs [N, L]`` drawn as a trace above it, and ``tokens``
+      (N lists of L strings) written under the strip.
+
+    Args:
+        relevance: relevance as above (numpy array or torch tensor).
+        path: output file; its suffix picks the format (``.png``).
+        inputs: optional inputs matching ``relevance``'s shape.
+        titles: optional N captions (e.g. ``"label 3 / predicted 3"``).
+        tokens: optional N token lists for ``[N, L]`` relevance.
+        shared_scale: one colour limit for all maps (the largest |relevance| over all
+            samples) instead of one per sample.
+        cmap: diverging colormap with red for positive (``bwr``, ``seismic``, ``coolwarm``).
+        dpi: resolution of the saved image.
+
+    Returns:
+        The path written.
+    """
+    colormap = _diverging_cmap(cmap)
+    rel = to_numpy(relevance, "relevance").astype(np.float64, copy=False)
+    if rel.ndim not in (2, 3, 4) or rel.shape[0] < 1:
+        raise ValueError(
+            "relevance must be [N, C, H, W] (images), [N, C, L] (multi-channel signals) or [N, L] "
+            f"(sequences) with N >= 1, got shape {tuple(rel.shape)}"
+        )
+    check_finite(rel, "relevance")
+    num = rel.shape[0]
+    x = None
+    if inputs is not None:
+        x = to_numpy(inputs, "inputs").astype(np.float64, copy=False)
+        if x.shape != rel.shape:
+            raise ValueError(f"inputs must have the relevance's shape {tuple(rel.shape)}, got {tuple(x.shape)}")
+        if rel.ndim == 4 and x.shape[1] not in (1, 3):
+            raise ValueError(f"image inputs need 1 or 3 channels to be shown, got shape {tuple(x.shape)}")
+    if titles is not None and len(titles) != num:
+        raise ValueError(f"titles must hold one caption per sample ({num}), got {len(titles)}")
+    if tokens is not None:
+        if rel.ndim != 2:
+            raise ValueError(f"tokens apply to [N, L] relevance only, got relevance of shape {tuple(rel.shape)}")
+        lengths = [len(t) for t in tokens]
+        if len(tokens) != num or any(n != rel.shape[1] for n in lengths):
+            raise ValueError(
+                f"tokens must be {num} lists of {rel.shape[1]} strings, got {len(tokens)} lists of lengths {lengths}"
+            )
+
+    maps = rel.sum(axis=1) if rel.ndim == 4 else rel  # [N, H, W], [N, C, L] or [N, L]
+    limits = _limits(maps, shared_scale)
+    rows = 1 if x is None else 2
+    map_height = 2.2 if rel.ndim == 4 else (1.8 if rel.ndim == 3 else 0.6)
+    heights = ([2.2 if rel.ndim == 4 else 1.4] if x is not None else []) + [map_height]
+    width = 2.2 if rel.ndim == 4 else 4.0
+    figure = Figure(figsize=(width * num, sum(heights) + 0.3 * rows))
+    axes = figure.subplots(rows, num, squeeze=False, gridspec_kw={"height_ratios": heights})
+    for i in range(num):
+        top = axes[0, i]
+        if x is not None:
+            if rel.ndim == 4:
+                shown, image_cmap = _display_image(x[i])
+                top.imshow(shown, cmap=image_cmap, interpolation="nearest")
+                top.set_axis_off()
+            else:
+                traces = x[i] if rel.ndim == 3 else x[i][None]
+                spread = np.ptp(traces, axis=1, keepdims=True)
+                normalised = (traces - traces.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+                top.plot((normalised - np.arange(traces.shape[0])[:, None]).T, color="black", linewidth=0.6)
+                top.set_xlim(-0.5, traces.shape[1] - 0.5)
+                top.set_yticks([])
+        if titles is not None:
+            top.set_title(titles[i], fontsize=9)
+        ax = axes[-1, i]
+        shown_map = maps[i] if maps[i].ndim == 2 else maps[i][None]
+        ax.imshow(
+            shown_map,
+            cmap=colormap,
+            vmin=-limits[i],
+            vmax=limits[i],
+            interpolation="nearest",
+            aspect="equal" if rel.ndim == 4 else "auto",
+        )
+        if rel.ndim == 4:
+            ax.set_axis_off()
+        else:
+            ax.set_yticks([])
+            if tokens is not None:
+                ax.set_xticks(np.arange(rel.shape[1]), labels=list(tokens[i]), rotation=90, fontsize=6)
+    return _save(figure, path, dpi)
+
+
+def plot_reliability_diagrams(
+    diagrams: Mapping[str, ReliabilityDiagram],
+    path: str | os.PathLike[str],
+    *,
+    dpi: int = 120,
+) -> Path:
+    """Draw one reliability diagram per arm, side by side, and save the figure.
+
+    Each panel shows accuracy per confidence bin (bars), the gap to the bin's mean
+    confidence (shaded), the diagonal of perfect calibration, and the arm's ECE in the
+    title. Empty bins are left blank.
+
+    Args:
+        diagrams: ``{arm name: ReliabilityDiagram}`` from
+            :func:`hf_challenger.metrics.reliability_diagram`, drawn in mapping order.
+        path: output file; its suffix picks the format (``.png``).
+        dpi: resolution of the saved image.
+
+    Returns:
+        The path written.
+    """
+    if not isinstance(diagrams, Mapping) or not diagrams:
+        raise ValueError("diagrams must be a non-empty mapping {arm name: ReliabilityDiagram}")
+    for name, diagram in diagrams.items():
+        if not isinstance(diagram, ReliabilityDiagram):
+            raise TypeError(f"diagrams[{name!r}] must be a ReliabilityDiagram, got {type(diagram).__name__}")
+    figure = Figure(figsize=(3.6 * len(diagrams), 3.8))
+    axes = figure.subplots(1, len(diagrams), squeeze=False, sharey=True)[0]
+    for ax, (name, diagram) in zip(axes, diagrams.items()):
+        edges = diagram.bin_edges
+        centres = (edges[:-1] + edges[1:]) / 2.0
+        widths = np.diff(edges)
+        filled = diagram.count > 0
+        ax.bar(
+            centres[filled], diagram.accuracy[filled], width=widths[filled],
+            color="#4c72b0", edgecolor="black", linewidth=0.5, label="accuracy",
+        )
+        gap = diagram.confidence[filled] - diagram.accuracy[filled]
+        ax.bar(
+            centres[filled], gap, bottom=diagram.accuracy[filled], width=widths[filled],
+            color="#dd4444", alpha=0.35, edgecolor="#aa0000", hatch="//", linewidth=0.5, label="gap",
+        )
+        ax.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="grey", linewidth=1.0, label="perfect calibration")
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_aspect("equal")
+        ax.set_xlabel("confidence")
+        ax.set_title(f"{name}\nECE = {diagram.ece:.4f}", fontsize=10)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(loc="upper left", fontsize=7)
+    return _save(figure, path, dpi)
