@@ -3,8 +3,7 @@ the Auto classes, embedding handling, and that epsilon-LRP runs on each model.""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import importlib
 
 import pytest
 import torch
@@ -17,7 +16,7 @@ from transformers import (
     AutoModelForSequenceClassification,
 )
 
-import hf_challenger  # noqa: F401  (registers the Auto classes)
+import hf_challenger.models
 from hf_challenger.lrp import EpsilonLRP
 from hf_challenger.models import (
     ConcatPool1d,
@@ -453,15 +452,35 @@ def test_auto_classes_build_models_from_configs():
 def test_registration_is_idempotent():
     register_auto_classes()
     register_auto_classes()
-    script = (
-        "import importlib, hf_challenger, hf_challenger.models as m\n"
-        "importlib.reload(m); importlib.reload(m)\n"
-        "from transformers import AutoModelForImageClassification as A\n"
-        "print(type(A.from_config(m.VGGConfig(base_width=4))).__name__)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "VGGForImageClassification"
+    importlib.reload(hf_challenger.models)  # a second import runs the registration again
+    importlib.reload(hf_challenger.models)
+    assert hf_challenger.models.VGGConfig is VGGConfig
+    assert type(AutoModelForImageClassification.from_config(VGGConfig(base_width=4))) is VGGForImageClassification
+    assert type(AutoConfig.for_model("challenger-fcn-wang")) is FCNWangConfig
+
+
+def test_text_cnn_trains_with_trainer(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from transformers import Trainer, TrainingArguments
+
+    model = tiny_text_cnn()
+    ids, mask = token_batch(model, batch=8, generator=torch.Generator().manual_seed(0))
+    data = datasets.Dataset.from_dict(
+        {"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "labels": [0, 1, 2, 3] * 2}
+    ).with_format("torch")
+    embeddings = model.embeddings.weight.detach().clone()
+    output = model.classifier[-1].weight.detach().clone()
+    args = TrainingArguments(
+        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, learning_rate=0.1,
+        report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True,
+    )  # fmt: skip
+    trainer = Trainer(model=model, args=args, train_dataset=data)
+    assert torch.isfinite(torch.tensor(trainer.train().training_loss))
+    assert torch.equal(model.embeddings.weight, embeddings)  # frozen
+    assert not torch.equal(model.classifier[-1].weight, output)  # trained
+    trainer.save_model(str(tmp_path / "final"))
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "final")
+    assert torch.equal(loaded.classifier[-1].weight, model.classifier[-1].weight)
 
 
 # --------------------------------------------------------------------------- LRP
