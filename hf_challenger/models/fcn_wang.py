@@ -13,8 +13,9 @@ Benchmarks and Insights from PTB-XL" (``fcn_wang``, with the benchmark's 128-uni
 
 The convolutions pad ``(kernel_size - 1) // 2`` per side as in the reference
 implementation: "same" length for kernels 5 and 3, one step shorter for kernel 8. The
-length is then pooled away, so any ``T >= 2`` works (:attr:`FCNWangConfig.min_time_steps`). Every layer is a module (the pooling
-head's children are the two adaptive pools), so LRP hooks see them all.
+length is then pooled away, so any ``T >= 2`` works (:attr:`FCNWangConfig.min_time_steps`).
+Every layer is a module (the pooling head's children are the two adaptive pools), so LRP
+hooks see them all.
 
 The default head is multi-label (``problem_type="multi_label_classification"``, BCE
 with logits) over the 71 PTB-XL statements; set ``num_labels`` for the other tasks
