@@ -27,22 +27,22 @@ from .metrics._arrays import check_finite, to_numpy
 DEFAULT_CMAP = "bwr"
 
 
-def _output_path(path: str | os.PathLike[str], figure: Figure) -> Path:
+def _output_path(path: str | os.PathLike[str]) -> Path:
+    """Check that ``path`` has an image suffix matplotlib can write, before any drawing."""
     out = Path(path)
-    supported = FigureCanvasAgg(figure).get_supported_filetypes()
-    suffix = out.suffix.lower().lstrip(".")
-    if suffix not in supported:
+    supported = FigureCanvasAgg.get_supported_filetypes()
+    if out.suffix.lower().lstrip(".") not in supported:
         raise ValueError(
             f"cannot tell the image format of {str(out)!r}: its suffix must be one of "
             f"{', '.join('.' + s for s in sorted(supported))}"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
     return out
 
 
-def _save(figure: Figure, path: str | os.PathLike[str], dpi: int) -> Path:
-    out = _output_path(path, figure)
+def _save(figure: Figure, out: Path, dpi: int) -> Path:
+    """Save ``figure`` through the Agg canvas to ``out`` (parent folders created)."""
     FigureCanvasAgg(figure)
+    out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=dpi, bbox_inches="tight")
     return out
 
@@ -52,7 +52,9 @@ def _diverging_cmap(name: str) -> matplotlib.colors.Colormap:
     try:
         cmap = matplotlib.colormaps[name]
     except KeyError:
-        raise ValueError(f"unknown matplotlib colormap {name!r}; use a diverging one such as 'bwr' or 'seismic'") from None
+        raise ValueError(
+            f"unknown matplotlib colormap {name!r}; use a diverging one such as 'bwr' or 'seismic'"
+        ) from None
     low, high = cmap(0.0), cmap(1.0)
     if not (high[0] > high[2] and low[2] > low[0]):
         raise ValueError(
@@ -115,6 +117,7 @@ def plot_attribution_maps(
     Returns:
         The path written.
     """
+    out = _output_path(path)
     colormap = _diverging_cmap(cmap)
     rel = to_numpy(relevance, "relevance").astype(np.float64, copy=False)
     if rel.ndim not in (2, 3, 4) or rel.shape[0] < 1:
@@ -182,7 +185,7 @@ def plot_attribution_maps(
             ax.set_yticks([])
             if tokens is not None:
                 ax.set_xticks(np.arange(rel.shape[1]), labels=list(tokens[i]), rotation=90, fontsize=6)
-    return _save(figure, path, dpi)
+    return _save(figure, out, dpi)
 
 
 def plot_reliability_diagrams(
@@ -206,6 +209,7 @@ def plot_reliability_diagrams(
     Returns:
         The path written.
     """
+    out = _output_path(path)
     if not isinstance(diagrams, Mapping) or not diagrams:
         raise ValueError("diagrams must be a non-empty mapping {arm name: ReliabilityDiagram}")
     for name, diagram in diagrams.items():
@@ -235,4 +239,4 @@ def plot_reliability_diagrams(
         ax.set_title(f"{name}\nECE = {diagram.ece:.4f}", fontsize=10)
     axes[0].set_ylabel("accuracy")
     axes[0].legend(loc="upper left", fontsize=7)
-    return _save(figure, path, dpi)
+    return _save(figure, out, dpi)

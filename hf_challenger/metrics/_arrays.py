@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 # Rows of a probability matrix may deviate this much from summing to one (float32
 # softmax outputs are well within it; logits passed by mistake are far outside it).
@@ -19,11 +20,7 @@ PROBABILITY_SUM_ATOL = 1e-3
 
 def to_numpy(value: Any, name: str) -> np.ndarray:
     """Return ``value`` (numpy array, torch tensor or sequence) as a numpy array."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        torch = None
-    if torch is not None and isinstance(value, torch.Tensor):
+    if isinstance(value, torch.Tensor):
         tensor = value.detach().to("cpu")
         if tensor.is_floating_point() and tensor.dtype not in (torch.float32, torch.float64):
             tensor = tensor.to(torch.float64)  # bfloat16/float16 have no exact numpy twin

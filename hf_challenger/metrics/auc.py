@@ -2,7 +2,7 @@
 
 Scores may be logits or sigmoid probabilities: ROC AUC depends only on the ranking of
 the scores within each class, which a sigmoid does not change. Per class the AUC is the
-Mann-Whitney statistic with average ranks for ties, which equals scikit-learn's
+Mann-Whitney statistic with ties counted one half, which equals scikit-learn's
 ``roc_auc_score``; the macro AUC is its unweighted mean over classes.
 """
 
@@ -67,7 +67,7 @@ def _validated(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     num_pos = labels.sum(axis=0)
     degenerate = np.flatnonzero((num_pos == 0) | (num_pos == labels.shape[0]))
     if degenerate.size:
-        detail = ", ".join(f"class {c}: {num_pos[c]} of {labels.shape[0]} positive" for c in degenerate[:10])
+        detail = ", ".join(f"class {c}: {num_pos[c]} of {labels.shape[0]} positive" for c in degenerate)
         raise ValueError(
             "ROC AUC needs at least one positive and one negative sample per class; "
             f"{degenerate.size} class(es) have not: {detail}"
@@ -125,11 +125,12 @@ def macro_auc_ci(
     """Macro ROC AUC with a percentile bootstrap confidence interval.
 
     Rows (samples) are resampled with replacement, ``N`` per resample. A resample in
-    which some class has no positive or no negative sample has no defined AUC; it is
-    discarded and redrawn, as the PTB-XL benchmark (Strodthoff et al., 2020) does, until
-    ``n_resamples`` resamples are accepted. The default ``confidence=0.90`` gives the
-    5th and 95th percentiles that the benchmark reports (it uses 100 resamples).
-    Deterministic for a given ``seed``.
+    which some class has no positive sample has no defined AUC; it is discarded and
+    redrawn, as the PTB-XL benchmark (Strodthoff et al., 2020) does, and so is one in
+    which some class has no negative sample (equally undefined), until
+    ``n_resamples`` resamples are accepted. The point estimate is the macro AUC of the
+    full data. The default ``confidence=0.90`` gives the 5th and 95th percentiles that
+    the benchmark reports (it uses 100 resamples). Deterministic for a given ``seed``.
 
     Args:
         scores: ``[N, C]`` real-valued scores (logits or probabilities).
