@@ -64,13 +64,6 @@ def _diverging_cmap(name: str) -> matplotlib.colors.Colormap:
     return cmap
 
 
-def _limits(relevance: np.ndarray, shared_scale: bool) -> np.ndarray:
-    """Symmetric colour limit per sample (``[N]``): the largest |relevance|, 1 if all zero."""
-    flat = np.abs(relevance.reshape(relevance.shape[0], -1))
-    limits = np.full(relevance.shape[0], flat.max()) if shared_scale else flat.max(axis=1)
-    return np.where(limits > 0, limits, 1.0)
-
-
 def _display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     """``[C, H, W]`` input (C = 1 or 3, any scale) -> min-max scaled array for imshow."""
     low, high = image.min(), image.max()
@@ -80,8 +73,27 @@ def _display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     return np.transpose(scaled, (1, 2, 0)), None
 
 
+def _relevance_array(value: Any, name: str) -> np.ndarray:
+    rel = to_numpy(value, name).astype(np.float64, copy=False)
+    if rel.ndim not in (2, 3, 4) or rel.shape[0] < 1:
+        raise ValueError(
+            f"{name} must be [N, C, H, W] (images), [N, C, L] (multi-channel signals) or [N, L] "
+            f"(sequences) with N >= 1, got shape {tuple(rel.shape)}"
+        )
+    check_finite(rel, name)
+    return rel
+
+
+def _bare(ax: Any) -> None:
+    """Hide ticks and frame but keep the y label (used for row names)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
 def plot_attribution_maps(
-    relevance: Any,
+    relevance: Any | Mapping[str, Any],
     path: str | os.PathLike[str],
     *,
     inputs: Any = None,
@@ -91,9 +103,11 @@ def plot_attribution_maps(
     cmap: str = DEFAULT_CMAP,
     dpi: int = 120,
 ) -> Path:
-    """Draw N inputs in a row and their relevance maps in the row below, and save the figure.
+    """Draw N inputs in a row and their relevance maps in the row(s) below; save the figure.
 
-    The layout follows the relevance's shape:
+    ``relevance`` is one array, or a mapping ``{row name: array}`` of arrays of equal
+    shape (e.g. ``{"base": r_base, "Challenger": r_ch}`` for the same inputs, as in the
+    paper's Figure 2), drawn as one named row each. The layout follows the shape:
 
     - ``[N, C, H, W]`` images: relevance summed over channels into an ``[H, W]`` map;
       ``inputs [N, C, H, W]`` (C = 1 grey or 3 RGB, any normalisation) shown above it.
@@ -101,16 +115,19 @@ def plot_attribution_maps(
       row per channel; ``inputs [N, C, L]`` drawn as stacked traces above it.
     - ``[N, L]`` sequences (text relevance summed over the embedding axis, or a 1-D
       signal): a heat strip; ``inputs [N, L]`` drawn as a trace above it, and ``tokens``
-      (N lists of L strings) written under the strip.
+      (N lists of L strings) written under each strip.
+
+    Each map has symmetric colour limits ``[-m, m]``, ``m`` its largest |relevance|
+    (or, with ``shared_scale``, the largest over all maps).
 
     Args:
-        relevance: relevance as above (numpy array or torch tensor).
+        relevance: relevance as above (numpy arrays or torch tensors), or a mapping of
+            row names to such arrays.
         path: output file; its suffix picks the format (``.png``).
-        inputs: optional inputs matching ``relevance``'s shape.
+        inputs: optional inputs with the relevance's shape.
         titles: optional N captions (e.g. ``"label 3 / predicted 3"``).
         tokens: optional N token lists for ``[N, L]`` relevance.
-        shared_scale: one colour limit for all maps (the largest |relevance| over all
-            samples) instead of one per sample.
+        shared_scale: one colour limit for all maps instead of one per map.
         cmap: diverging colormap with red for positive (``bwr``, ``seismic``, ``coolwarm``).
         dpi: resolution of the saved image.
 
@@ -119,72 +136,81 @@ def plot_attribution_maps(
     """
     out = _output_path(path)
     colormap = _diverging_cmap(cmap)
-    rel = to_numpy(relevance, "relevance").astype(np.float64, copy=False)
-    if rel.ndim not in (2, 3, 4) or rel.shape[0] < 1:
-        raise ValueError(
-            "relevance must be [N, C, H, W] (images), [N, C, L] (multi-channel signals) or [N, L] "
-            f"(sequences) with N >= 1, got shape {tuple(rel.shape)}"
-        )
-    check_finite(rel, "relevance")
-    num = rel.shape[0]
+    if isinstance(relevance, Mapping):
+        if not relevance:
+            raise ValueError("relevance mapping is empty; give at least one {row name: relevance}")
+        arms = {str(k): _relevance_array(v, f"relevance[{k!r}]") for k, v in relevance.items()}
+    else:
+        arms = {"": _relevance_array(relevance, "relevance")}
+    shape = next(iter(arms.values())).shape
+    for name, rel in arms.items():
+        if rel.shape != shape:
+            raise ValueError(f"relevance[{name!r}] has shape {tuple(rel.shape)}, the first one {tuple(shape)}")
+    ndim, num = len(shape), shape[0]
     x = None
     if inputs is not None:
         x = to_numpy(inputs, "inputs").astype(np.float64, copy=False)
-        if x.shape != rel.shape:
-            raise ValueError(f"inputs must have the relevance's shape {tuple(rel.shape)}, got {tuple(x.shape)}")
-        if rel.ndim == 4 and x.shape[1] not in (1, 3):
+        if x.shape != shape:
+            raise ValueError(f"inputs must have the relevance's shape {tuple(shape)}, got {tuple(x.shape)}")
+        if ndim == 4 and x.shape[1] not in (1, 3):
             raise ValueError(f"image inputs need 1 or 3 channels to be shown, got shape {tuple(x.shape)}")
     if titles is not None and len(titles) != num:
         raise ValueError(f"titles must hold one caption per sample ({num}), got {len(titles)}")
     if tokens is not None:
-        if rel.ndim != 2:
-            raise ValueError(f"tokens apply to [N, L] relevance only, got relevance of shape {tuple(rel.shape)}")
+        if ndim != 2:
+            raise ValueError(f"tokens apply to [N, L] relevance only, got relevance of shape {tuple(shape)}")
         lengths = [len(t) for t in tokens]
-        if len(tokens) != num or any(n != rel.shape[1] for n in lengths):
+        if len(tokens) != num or any(n != shape[1] for n in lengths):
             raise ValueError(
-                f"tokens must be {num} lists of {rel.shape[1]} strings, got {len(tokens)} lists of lengths {lengths}"
+                f"tokens must be {num} lists of {shape[1]} strings, got {len(tokens)} lists of lengths {lengths}"
             )
 
-    maps = rel.sum(axis=1) if rel.ndim == 4 else rel  # [N, H, W], [N, C, L] or [N, L]
-    limits = _limits(maps, shared_scale)
-    rows = 1 if x is None else 2
-    map_height = 2.2 if rel.ndim == 4 else (1.8 if rel.ndim == 3 else 0.6)
-    heights = ([2.2 if rel.ndim == 4 else 1.4] if x is not None else []) + [map_height]
-    width = 2.2 if rel.ndim == 4 else 4.0
-    figure = Figure(figsize=(width * num, sum(heights) + 0.3 * rows))
-    axes = figure.subplots(rows, num, squeeze=False, gridspec_kw={"height_ratios": heights})
+    # [rows, N, H, W], [rows, N, C, L] or [rows, N, L]
+    maps = np.stack([rel.sum(axis=1) if ndim == 4 else rel for rel in arms.values()])
+    flat = np.abs(maps.reshape(maps.shape[0], num, -1)).max(axis=2)  # [rows, N]
+    limits = np.full_like(flat, flat.max()) if shared_scale else flat
+    limits = np.where(limits > 0, limits, 1.0)
+
+    map_height = 2.2 if ndim == 4 else (1.8 if ndim == 3 else 0.6)
+    heights = ([2.2 if ndim == 4 else 1.4] if x is not None else []) + [map_height] * len(arms)
+    offset = 0 if x is None else 1
+    figure = Figure(figsize=((2.2 if ndim == 4 else 4.0) * num, sum(heights) + 0.3 * len(heights)))
+    axes = figure.subplots(len(heights), num, squeeze=False, gridspec_kw={"height_ratios": heights})
     for i in range(num):
-        top = axes[0, i]
         if x is not None:
-            if rel.ndim == 4:
+            top = axes[0, i]
+            if ndim == 4:
                 shown, image_cmap = _display_image(x[i])
                 top.imshow(shown, cmap=image_cmap, interpolation="nearest")
-                top.set_axis_off()
+                _bare(top)
             else:
-                traces = x[i] if rel.ndim == 3 else x[i][None]
+                traces = x[i] if ndim == 3 else x[i][None]
                 spread = np.ptp(traces, axis=1, keepdims=True)
                 normalised = (traces - traces.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
                 top.plot((normalised - np.arange(traces.shape[0])[:, None]).T, color="black", linewidth=0.6)
                 top.set_xlim(-0.5, traces.shape[1] - 0.5)
                 top.set_yticks([])
         if titles is not None:
-            top.set_title(titles[i], fontsize=9)
-        ax = axes[-1, i]
-        shown_map = maps[i] if maps[i].ndim == 2 else maps[i][None]
-        ax.imshow(
-            shown_map,
-            cmap=colormap,
-            vmin=-limits[i],
-            vmax=limits[i],
-            interpolation="nearest",
-            aspect="equal" if rel.ndim == 4 else "auto",
-        )
-        if rel.ndim == 4:
-            ax.set_axis_off()
-        else:
-            ax.set_yticks([])
-            if tokens is not None:
-                ax.set_xticks(np.arange(rel.shape[1]), labels=list(tokens[i]), rotation=90, fontsize=6)
+            axes[0, i].set_title(titles[i], fontsize=9)
+        for row, name in enumerate(arms):
+            ax = axes[offset + row, i]
+            shown_map = maps[row, i] if maps[row, i].ndim == 2 else maps[row, i][None]
+            ax.imshow(
+                shown_map,
+                cmap=colormap,
+                vmin=-limits[row, i],
+                vmax=limits[row, i],
+                interpolation="nearest",
+                aspect="equal" if ndim == 4 else "auto",
+            )
+            if ndim == 4:
+                _bare(ax)
+            else:
+                ax.set_yticks([])
+                if tokens is not None:
+                    ax.set_xticks(np.arange(shape[1]), labels=list(tokens[i]), rotation=90, fontsize=6)
+            if i == 0 and name:
+                ax.set_ylabel(name)
     return _save(figure, out, dpi)
 
 

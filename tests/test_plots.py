@@ -47,6 +47,19 @@ def test_colour_limits_are_symmetric_around_zero(tmp_path):
     assert right_of_red.min() > 0.9  # almost white
 
 
+def test_one_named_row_per_arm(tmp_path):
+    rng = np.random.default_rng(3)
+    inputs = rng.normal(size=(2, 1, 10, 10))
+    arms = {"base": np.ones((2, 1, 10, 10)), "Challenger": -np.ones((2, 1, 10, 10))}
+    path = plots.plot_attribution_maps(arms, tmp_path / "arms.png", inputs=inputs, titles=["x", "y"])
+    _assert_png(path)
+    red, blue = _colour_masks(imread(path))
+    assert red.sum() > 100 and blue.sum() > 100
+    assert np.nonzero(red)[0].mean() < np.nonzero(blue)[0].mean()  # base row above Challenger row
+    with pytest.raises(ValueError, match=r"relevance\['b'\] has shape \(2, 5\), the first one \(2, 4\)"):
+        plots.plot_attribution_maps({"a": np.zeros((2, 4)), "b": np.zeros((2, 5))}, tmp_path / "bad.png")
+
+
 def test_image_maps_with_inputs_and_titles(tmp_path):
     rng = np.random.default_rng(0)
     for channels in (1, 3):
