@@ -313,3 +313,15 @@ def test_local_evaluate_modules_equal_the_functions(single_label, name, function
 def test_evaluate_module_path_refuses_unknown_names():
     with pytest.raises(ValueError, match="no evaluate module named 'accuracy'; available: ece, brier_score, nll"):
         M.evaluate_module_path("accuracy")
+
+
+def test_evaluate_module_folders_are_packages_so_setuptools_ships_them():
+    from pathlib import Path
+
+    from setuptools import find_packages
+
+    root = Path(M.__file__).resolve().parents[2]
+    found = set(find_packages(str(root), include=["hf_challenger", "hf_challenger.*"]))
+    for name in M.EVALUATE_MODULES:
+        assert f"hf_challenger.metrics.evaluate_modules.{name}" in found
+        assert Path(M.evaluate_module_path(name), f"{name}.py").is_file()
