@@ -82,7 +82,12 @@ def ng_message(group: str, index: int, body: str) -> str:
 
 
 def write_bydate(root: Path, per_group: int = 4) -> None:
-    """20news-bydate-train/ and -test/ with NG_GROUPS; one train file Latin-1, one with CR line ends."""
+    """20news-bydate-train/ and -test/ with NG_GROUPS (per_group train and 2 test messages per group).
+
+    Extra: two UTF-8 train messages "caf\u00e9 orbit" in sci.space; in the test folder the
+    same text encoded Latin-1 (sci.space/2000) and a CR-only message "pixel render"
+    (comp.graphics/2001).
+    """
     words = {"alt.atheism": "god belief", "comp.graphics": "pixel render", "sci.space": "orbit rocket"}
     for split, count in (("train", per_group), ("test", 2)):
         for group in NG_GROUPS:
@@ -91,10 +96,13 @@ def write_bydate(root: Path, per_group: int = 4) -> None:
             for i in range(count):
                 body = f"{words[group]} message number {i} common words here"
                 (folder / str(1000 + i)).write_bytes(ng_message(group, i, body).encode("utf-8"))
-    latin = ng_message("sci.space", 99, "caf\xe9 na\xefve orbit").encode("latin-1")
-    (root / "20news-bydate-train" / "sci.space" / "2000").write_bytes(latin)
-    cr = ng_message("comp.graphics", 98, "pixel\rrender\rcr only").replace("\n", "\r").encode("ascii")
-    (root / "20news-bydate-train" / "comp.graphics" / "2001").write_bytes(cr)
+    for i in (1, 2):
+        message = ng_message("sci.space", 90 + i, "caf\u00e9 orbit").encode("utf-8")
+        (root / "20news-bydate-train" / "sci.space" / str(3000 + i)).write_bytes(message)
+    latin = ng_message("sci.space", 99, "caf\u00e9 orbit").encode("latin-1")
+    (root / "20news-bydate-test" / "sci.space" / "2000").write_bytes(latin)
+    cr = ng_message("comp.graphics", 98, "pixel render").replace("\n", "\r").encode("ascii")
+    (root / "20news-bydate-test" / "comp.graphics" / "2001").write_bytes(cr)
 
 
 # -------------------------------------------------------------- Reuters SGML

@@ -1,8 +1,9 @@
 """Text pipeline shared by Reuters and 20 Newsgroups: tokeniser, vocabulary, fixed-length ids.
 
-Tokenisation: lower-case, then every maximal run of ASCII letters and digits,
-with an optional apostrophe suffix (``"don't"``, ``"reuter's"``), is a token
-(regular expression :data:`TOKEN_PATTERN`); punctuation and other characters
+Tokenisation: lower-case, then every maximal run of letters and digits
+(Unicode, so ``"café"`` is one token), with an optional apostrophe suffix
+(``"don't"``, ``"reuter's"``), is a token (regular expression
+:data:`TOKEN_PATTERN`); punctuation, underscores and other characters
 separate tokens and are dropped. Lower-case words match the GloVe 6B vectors.
 
 Vocabulary (:class:`Vocabulary`), built on the TRAIN split only: index 0 is
@@ -38,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ._common import check_positive_int, get_metadata, write_split
 
-TOKEN_PATTERN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+TOKEN_PATTERN = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 PAD_TOKEN, OOV_TOKEN = "<pad>", "<unk>"
 PAD_ID, OOV_ID = 0, 1
 _BATCH = 1024
