@@ -1,0 +1,224 @@
+"""Cost of a ChallengerTrainer training step against a plain Trainer step, side by side in one run.
+
+Networks (batch 32): a VGG11 on 32x32x3 images and fcn_wang on 12-lead, 1000-step ECG. Arms:
+``plain`` (``transformers.Trainer``), ``lrp`` (ChallengerTrainer, the method) and ``random``
+(ChallengerTrainer with random selection: no attribution pass).
+
+Time: each arm has its own trainer; every repetition runs ``--steps`` optimizer steps of each arm in
+a shuffled order (so machine noise hits all arms alike) and a callback times each step from
+``on_step_begin`` to ``on_step_end`` (``training_step`` incl. the challenge, gradient clipping and
+the optimizer step; data loading is outside). The first repetition is warm-up. The table gives
+median step times and their ratio to the plain step.
+
+Peak memory: ``tracemalloc`` does not see torch's allocations, so each (network, arm) runs in a fresh
+subprocess that builds its trainer, resets the kernel's peak-RSS counter (``VmHWM``, by writing 5 to
+``/proc/self/clear_refs``), runs ``--memory-steps`` steps and reports ``VmHWM`` minus the RSS just
+before the steps: the extra resident memory the steps needed at their peak (activations, gradients,
+optimizer state, attribution). Without ``clear_refs`` (non-Linux) it falls back to
+``ru_maxrss`` and says so.
+
+    python benchmarks/step_cost.py [--repeats 4] [--steps 3] [--batch-size 32] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.utils import logging as hf_logging
+
+from hf_challenger.models import FCNWangConfig, FCNWangForECGClassification, VGGConfig, VGGForImageClassification
+from hf_challenger.trainer import ChallengerTrainer
+from hf_challenger.training_args import ChallengerTrainingArguments
+
+ARMS = ("plain", "lrp", "random")
+
+
+class RandomRows(Dataset):
+    """``rows`` random examples: ``{key: tensor[i], "labels": labels[i]}``."""
+
+    def __init__(self, key: str, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        self.key, self.inputs, self.labels = key, inputs, labels
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {self.key: self.inputs[index], "labels": self.labels[index]}
+
+
+def vgg11_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
+    gen = torch.Generator().manual_seed(0)
+    data = RandomRows("pixel_values", torch.randn(rows, 3, 32, 32, generator=gen), torch.randint(0, 10, (rows,), generator=gen))
+    return lambda: VGGForImageClassification(VGGConfig(depth=11, num_channels=3, image_size=32, num_labels=10)), data, 5
+
+
+def fcn_wang_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
+    gen = torch.Generator().manual_seed(0)
+    labels = (torch.rand(rows, 71, generator=gen) < 0.05).float()
+    data = RandomRows("input_values", torch.randn(rows, 12, 1000, generator=gen), labels)
+    return lambda: FCNWangForECGClassification(FCNWangConfig(num_labels=71)), data, 10
+
+
+CASES = {"vgg11 32x32": vgg11_case, "fcn_wang 12x1000": fcn_wang_case}
+
+
+class StepTimer(TrainerCallback):
+    """Wall time of each optimizer step (``on_step_begin`` -> ``on_step_end``)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.record = True
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.record:
+            self.times.append(time.perf_counter() - self.start)
+
+
+def build_trainer(case: str, arm: str, batch_size: int, steps: int, out: str) -> tuple[Trainer, StepTimer]:
+    torch.manual_seed(0)
+    make_model, data, top_k = CASES[case](rows=batch_size * max(steps, 1))
+    common = dict(
+        output_dir=out,
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=1e-3,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+    )
+    timer = StepTimer()
+    if arm == "plain":
+        args = TrainingArguments(**common)
+        return Trainer(model=make_model(), args=args, train_dataset=data, callbacks=[timer]), timer
+    args = ChallengerTrainingArguments(**common, challenger_top_k=top_k, challenger_selection=arm)
+    return ChallengerTrainer(model=make_model(), args=args, train_dataset=data, callbacks=[timer]), timer
+
+
+def measure_time(batch_size: int, steps: int, repeats: int, out: str) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    for case in CASES:
+        trainers = {arm: build_trainer(case, arm, batch_size, steps, out) for arm in ARMS}
+        for repeat in range(repeats + 1):
+            order = list(ARMS)
+            random.Random(repeat).shuffle(order)
+            for arm in order:
+                trainer, timer = trainers[arm]
+                timer.record = repeat > 0  # the first repetition is warm-up
+                trainer.train()
+            print(f"  {case}: repetition {repeat}/{repeats} done", file=sys.stderr, flush=True)
+        results[case] = {arm: statistics.median(trainers[arm][1].times) for arm in ARMS}
+    return results
+
+
+def rss_kb() -> int:
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def hwm_kb() -> int:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("/proc/self/status has no VmHWM line")
+
+
+def memory_probe(case: str, arm: str, batch_size: int, steps: int) -> dict[str, object]:
+    """Peak extra RSS (KiB) of ``steps`` training steps; runs in its own process."""
+    with tempfile.TemporaryDirectory() as out:
+        trainer, _ = build_trainer(case, arm, batch_size, steps, out)
+        before = rss_kb()
+        try:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+                handle.write("5")
+            method = "VmHWM"
+        except OSError:
+            method = "ru_maxrss (peak RSS could not be reset; an upper bound)"
+        trainer.train()
+        peak = hwm_kb() if method == "VmHWM" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"extra_kb": max(peak - before, 0), "method": method}
+
+
+def measure_memory(batch_size: int, steps: int) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    for case in CASES:
+        results[case] = {}
+        for arm in ARMS:
+            command = [sys.executable, __file__, "--probe", case, arm, "--batch-size", str(batch_size), "--memory-steps", str(steps)]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"memory probe {case}/{arm} failed:\n{done.stderr[-3000:]}")
+            probe = json.loads(done.stdout.strip().splitlines()[-1])
+            results[case][arm] = probe["extra_kb"] / 1024.0
+            results.setdefault("_method", {})["value"] = probe["method"]
+            print(f"  memory {case}/{arm}: {results[case][arm]:.0f} MiB", file=sys.stderr, flush=True)
+    return results
+
+
+def table(times: dict, memory: dict | None) -> str:
+    lines = [
+        "| network | arm | median step (s) | time vs plain | peak extra RSS (MiB) | memory vs plain |",
+        "|---|---|---|---|---|---|",
+    ]
+    for case in CASES:
+        for arm in ARMS:
+            step = times[case][arm]
+            mem = f"{memory[case][arm]:.0f}" if memory else "-"
+            mem_ratio = f"{memory[case][arm] / memory[case]['plain']:.2f}x" if memory else "-"
+            lines.append(f"| {case} | {arm} | {step:.3f} | {step / times[case]['plain']:.2f}x | {mem} | {mem_ratio} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=4, help="timed repetitions per arm (after one warm-up)")
+    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per repetition")
+    parser.add_argument("--memory-steps", type=int, default=2, help="steps in each memory probe")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory probes")
+    parser.add_argument("--json", help="also write the numbers to this file")
+    parser.add_argument("--probe", nargs=2, metavar=("NETWORK", "ARM"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    for name in ("repeats", "steps", "memory_steps", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore")
+    if args.probe:
+        print(json.dumps(memory_probe(args.probe[0], args.probe[1], args.batch_size, args.memory_steps)))
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch_size}", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as out:
+        times = measure_time(args.batch_size, args.steps, args.repeats, out)
+    memory = None if args.no_memory else measure_memory(args.batch_size, args.memory_steps)
+    print(table(times, memory))
+    if memory:
+        print(f"\nPeak memory: {memory.pop('_method')['value']} of a fresh process per arm, minus its RSS before the steps.")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"time_s": times, "peak_extra_mib": memory}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
