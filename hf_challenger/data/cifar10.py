@@ -33,7 +33,7 @@ from datasets import DatasetDict
 
 from ._common import cached_dataset_dict, check_choice, file_signature, require_file
 from ._hub import hub_fingerprints, load_hub_dataset
-from .images import NORMALIZATIONS, build_image_dataset_dict, hub_images_to_arrays, with_validation
+from .images import NORMALIZATIONS, hub_images_to_arrays, image_builder, with_validation
 
 HUB_ID = "uoft-cs/cifar10"
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -121,27 +121,25 @@ def load_cifar10(
     """CIFAR-10 as train/validation/test with ``pixel_values`` float32 ``[3, 32, 32]`` and ``labels``."""
     check_choice("normalization", normalization, NORMALIZATIONS)
     options = {"normalization": normalization, "validation_size": validation_size, "seed": seed}
-    metadata = {"benchmark": "cifar10", "options": options}
-
-    def build_from(read):
-        def build(scratch: Path) -> DatasetDict:
-            splits = with_validation(read(), validation_size, seed)
-            return build_image_dataset_dict(
-                splits, class_names=CLASS_NAMES, mean=MEAN, std=STD, normalization=normalization,
-                pad=0, metadata=metadata, scratch=scratch,
-            )
-        return build
-
     if data_dir is not None:
         folder = Path(data_dir)
         paths = [require_file(folder / name, "a CIFAR-10 python batch (data_batch_1..5, test_batch)")
                  for name in (*TRAIN_FILES, TEST_FILE)]
-        key_parts = {**options, "files": file_signature(paths)}
-        return cached_dataset_dict("cifar10", key_parts, build_from(lambda: _read_folder(folder)), cache_dir)
-    hub = load_hub_dataset(HUB_ID, "cifar10", "data_batch_1..5 and test_batch")
-    key_parts = {**options, "hub": HUB_ID, "fingerprints": hub_fingerprints(hub)}
+        source_key = {"files": file_signature(paths)}
 
-    def read_hub() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return {name: hub_images_to_arrays(hub[name], "img", "label") for name in ("train", "test")}
+        def read():
+            return with_validation(_read_folder(folder), validation_size, seed)
 
-    return cached_dataset_dict("cifar10", key_parts, build_from(read_hub), cache_dir)
+    else:
+        hub = load_hub_dataset(HUB_ID, "cifar10", "data_batch_1..5 and test_batch")
+        source_key = {"hub": HUB_ID, "fingerprints": hub_fingerprints(hub)}
+
+        def read():
+            raw = {name: hub_images_to_arrays(hub[name], "img", "label", CLASS_NAMES) for name in ("train", "test")}
+            return with_validation(raw, validation_size, seed)
+
+    build = image_builder(
+        read, class_names=CLASS_NAMES, mean=MEAN, std=STD, normalization=normalization, pad=0,
+        metadata={"benchmark": "cifar10", "options": options},
+    )
+    return cached_dataset_dict("cifar10", {**options, **source_key}, build, cache_dir)

@@ -14,7 +14,7 @@ normalisation, so the border equals the background of the digits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +100,30 @@ def build_image_dataset_dict(
     return DatasetDict(result)
 
 
-def hub_images_to_arrays(dataset: Dataset, image_column: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
-    """Decode a Hub image split to uint8 ``[N, C, H, W]`` and int64 labels ``[N]``."""
+def image_builder(
+    read: Callable[[], Mapping[str, tuple[np.ndarray, np.ndarray]]], **kwargs: Any
+) -> Callable[[Path], DatasetDict]:
+    """A ``build(scratch)`` for :func:`~hf_challenger.data._common.cached_dataset_dict`: ``read()`` gives the
+    train/validation/test arrays, :func:`build_image_dataset_dict` (with ``kwargs``) writes them."""
+    return lambda scratch: build_image_dataset_dict(read(), scratch=scratch, **kwargs)
+
+
+def hub_images_to_arrays(
+    dataset: Dataset, image_column: str, label_column: str, class_names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode a Hub image split to uint8 ``[N, C, H, W]`` and int64 labels ``[N]``.
+
+    A ``ClassLabel`` label column must list ``class_names`` in that order.
+    """
     missing = [c for c in (image_column, label_column) if c not in dataset.column_names]
     if missing:
         raise ValueError(
             f"Hub dataset split lacks column(s) {missing}; it has {dataset.column_names} "
             f"(expected an image column {image_column!r} and a label column {label_column!r})"
         )
+    feature = dataset.features[label_column]
+    if isinstance(feature, ClassLabel) and list(feature.names) != list(class_names):
+        raise ValueError(f"Hub label names {feature.names} differ from the expected {list(class_names)}")
     numpy_view = dataset.with_format("numpy")
     chunks = []
     for start in range(0, len(dataset), _BATCH):

