@@ -40,8 +40,8 @@ def write_mnist(folder: Path, n_train: int = 60, n_test: int = 20, gz: bool = Tr
 
 # ------------------------------------------------------------ CIFAR-10 pickles
 
-def write_cifar(folder: Path, per_batch: int = 20, seed: int = 0):
-    """data_batch_1..5 and test_batch as protocol-2 pickles like the official python version."""
+def write_cifar(folder: Path, per_batch: int = 20, seed: int = 0, protocol: int = 2):
+    """data_batch_1..5 and test_batch as pickles (protocol 2 like the official python version)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -50,7 +50,7 @@ def write_cifar(folder: Path, per_batch: int = 20, seed: int = 0):
         labels = [int(v) for v in np.arange(per_batch) % 10]
         content = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
                    b"filenames": [f"img_{i}.png".encode() for i in range(per_batch)]}
-        (folder / name).write_bytes(pickle.dumps(content, protocol=2))
+        (folder / name).write_bytes(pickle.dumps(content, protocol=protocol))
         written[name] = (data, labels)
     return written
 

@@ -128,6 +128,14 @@ def test_cifar10_pickle_batches(tmp_path):
     assert dsd["train"].features["labels"].names[0] == "airplane"
 
 
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_cifar10_batches_pickled_with_newer_protocols(tmp_path, protocol):
+    written = write_cifar(tmp_path / "c", per_batch=10, protocol=protocol)
+    pixels, labels = cifar10.read_batch(tmp_path / "c" / "data_batch_2")
+    np.testing.assert_array_equal(pixels.reshape(10, 3072), written["data_batch_2"][0])
+    assert labels.tolist() == written["data_batch_2"][1]
+
+
 def test_cifar10_refuses_malicious_pickle(tmp_path):
     write_cifar(tmp_path / "c")
     write_malicious_pickle(tmp_path / "c" / "data_batch_3")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from datasets import DatasetDict
+from tqdm.auto import tqdm
 
 from ._common import (
     cached_dataset_dict,
@@ -126,10 +127,10 @@ def load_newsgroups(
         all_files = listings["train"][1] + listings["test"][1]
 
         def read_local():
-            raw = {
-                name: ([decode_message(path.read_bytes(), remove_headers) for path in files], labels)
-                for name, (_, files, labels) in listings.items()
-            }
+            raw = {}
+            for name, (_, files, labels) in listings.items():
+                progress = tqdm(files, desc=f"reading 20 Newsgroups {name}", unit="file")
+                raw[name] = ([decode_message(path.read_bytes(), remove_headers) for path in progress], labels)
             return train_groups, raw
 
         key_parts = {**options, "files": file_signature(all_files)}

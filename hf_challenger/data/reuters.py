@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 from datasets import DatasetDict
+from tqdm.auto import tqdm
 
 from ._common import (
     cached_dataset_dict,
@@ -173,7 +174,7 @@ def select_labels(
 
 def _read_sgml_folder(paths: Sequence[Path]) -> dict[str, tuple[list[str], list[tuple[str, ...]]]]:
     splits: dict[str, tuple[list[str], list[tuple[str, ...]]]] = {"train": ([], []), "test": ([], [])}
-    for path in paths:
+    for path in tqdm(paths, desc="parsing Reuters SGML", unit="file"):
         for doc in parse_sgml(path):
             if doc.split is not None:
                 splits[doc.split][0].append(doc.text)
