@@ -133,9 +133,13 @@ def get_metadata(dataset: Dataset | DatasetDict) -> dict[str, Any]:
 
     Keys: ``benchmark``, ``label_names`` (list of str), ``problem_type``
     (``"single_label_classification"`` or ``"multi_label_classification"``),
-    ``options``, and per benchmark ``vocabulary`` (text) or
-    ``standardization`` (PTB-XL). Raises ``ValueError`` if the dataset did not
-    come from :func:`hf_challenger.data.load_benchmark`.
+    ``options``; images: ``normalization`` (kind, mean, std, pad); text:
+    ``vocabulary`` (token list, id = position) and ``truncated`` (documents
+    longer than ``max_length`` per split); Reuters also ``modapte_documents``;
+    Reuters and PTB-XL: ``dropped`` (documents/records left out by policy, per
+    split); PTB-XL: ``standardization`` (kind, per-lead mean and std). Raises
+    ``ValueError`` if the dataset did not come from
+    :func:`hf_challenger.data.load_benchmark`.
     """
     split = next(iter(dataset.values())) if isinstance(dataset, DatasetDict) else dataset
     try:
