@@ -26,6 +26,8 @@ import json
 import logging
 import os
 import shutil
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -230,6 +232,15 @@ def write_split(
     finally:
         writer.close()
     return Dataset.from_file(str(path), info=make_info(features, metadata))
+
+
+def warn_caller(message: str) -> None:
+    """``warnings.warn(message)`` attributed to the first caller outside ``hf_challenger.data``."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(0), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def require_file(path: Path, what: str) -> Path:

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import ast
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -55,7 +54,15 @@ import numpy as np
 from datasets import Array2D, Dataset, DatasetDict, Features, List, Value
 from tqdm.auto import tqdm
 
-from ._common import cached_dataset_dict, check_choice, file_signature, get_metadata, require_file, write_split
+from ._common import (
+    cached_dataset_dict,
+    check_choice,
+    file_signature,
+    get_metadata,
+    require_file,
+    warn_caller,
+    write_split,
+)
 
 TASKS = ("all", "diagnostic", "subdiagnostic", "superdiagnostic", "form", "rhythm")
 SAMPLING_RATES = (100, 500)
@@ -255,10 +262,9 @@ def load_ptbxl(
     result = cached_dataset_dict("ptbxl", key_parts, build, cache_dir)
     dropped_counts = get_metadata(result)["dropped"]
     if any(dropped_counts.values()):
-        warnings.warn(
+        warn_caller(
             f"ptbxl task={task!r}: dropped records without a label for the task "
             f"(train {dropped_counts['train']}, validation {dropped_counts['validation']}, "
             f"test {dropped_counts['test']}), as in the PTB-XL benchmark",
-            stacklevel=2,
         )
     return result

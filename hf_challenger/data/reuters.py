@@ -44,7 +44,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +59,7 @@ from ._common import (
     check_positive_int,
     file_signature,
     get_metadata,
+    warn_caller,
     multilabel_strata,
     resolve_split_size,
     stratified_split,
@@ -250,9 +250,8 @@ def load_reuters(
         result = cached_dataset_dict("reuters", key_parts, build_from(lambda: _read_hub(hub)), cache_dir)
     dropped = get_metadata(result)["dropped"]
     if any(dropped.values()):
-        warnings.warn(
+        warn_caller(
             f"reuters label_set={label_set!r}: dropped ModApte documents outside the label set "
             f"(train {dropped['train']}, test {dropped['test']}); see hf_challenger.data.reuters",
-            stacklevel=2,
         )
     return result

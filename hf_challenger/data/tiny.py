@@ -22,12 +22,10 @@ unless ``strict=False``, which then takes all of its rows and warns.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from ._common import check_positive_int, get_metadata
+from ._common import check_positive_int, get_metadata, warn_caller
 
 
 def _class_names(dataset: Dataset, n_classes: int) -> list[str]:
@@ -110,5 +108,5 @@ def make_tiny(dataset: Dataset | DatasetDict, per_class: int, seed: int = 0, *, 
         message = f"make_tiny(per_class={per_class}): too few examples: {detail}"
         if strict:
             raise ValueError(message + "; lower per_class or pass strict=False to take what exists")
-        warnings.warn(message + "; took all of them", stacklevel=2)
+        warn_caller(message + "; took all of them")
     return dataset.select(np.sort(rows))
