@@ -17,7 +17,11 @@ before the steps: the extra resident memory the steps needed at their peak (acti
 optimizer state, attribution). Without ``clear_refs`` (non-Linux) it falls back to
 ``ru_maxrss`` and says so.
 
-    python benchmarks/step_cost.py [--repeats 4] [--steps 3] [--batch-size 32] [--json out.json]
+On CUDA (``--device cuda``) the steps are synchronised for timing and the memory column is
+``torch.cuda.max_memory_allocated`` after a reset, minus what was allocated before the steps.
+
+    python benchmarks/step_cost.py [--repeats 4] [--steps 3] [--batch-size 32] [--threads N]
+                                   [--device cpu|cuda] [--json out.json]
 """
 
 from __future__ import annotations
@@ -78,21 +82,28 @@ CASES = {"vgg11 32x32": vgg11_case, "fcn_wang 12x1000": fcn_wang_case}
 
 
 class StepTimer(TrainerCallback):
-    """Wall time of each optimizer step (``on_step_begin`` -> ``on_step_end``)."""
+    """Wall time of each optimizer step (``on_step_begin`` -> ``on_step_end``; CUDA synchronised)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cuda: bool) -> None:
         self.times: list[float] = []
         self.record = True
+        self.cuda = cuda
 
     def on_step_begin(self, args, state, control, **kwargs):
+        if self.cuda:
+            torch.cuda.synchronize()
         self.start = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self.cuda:
+            torch.cuda.synchronize()
         if self.record:
             self.times.append(time.perf_counter() - self.start)
 
 
-def build_trainer(case: str, arm: str, batch_size: int, steps: int, out: str) -> tuple[Trainer, StepTimer]:
+def build_trainer(
+    case: str, arm: str, batch_size: int, steps: int, out: str, cuda: bool = False
+) -> tuple[Trainer, StepTimer]:
     torch.manual_seed(0)
     make_model, data, top_k = CASES[case](rows=batch_size * max(steps, 1))
     common = dict(
@@ -100,14 +111,14 @@ def build_trainer(case: str, arm: str, batch_size: int, steps: int, out: str) ->
         max_steps=steps,
         per_device_train_batch_size=batch_size,
         learning_rate=1e-3,
-        use_cpu=True,
+        use_cpu=not cuda,
         report_to="none",
         save_strategy="no",
         logging_strategy="no",
         disable_tqdm=True,
         seed=0,
     )
-    timer = StepTimer()
+    timer = StepTimer(cuda)
     if arm == "plain":
         args = TrainingArguments(**common)
         return Trainer(model=make_model(), args=args, train_dataset=data, callbacks=[timer]), timer
@@ -115,10 +126,10 @@ def build_trainer(case: str, arm: str, batch_size: int, steps: int, out: str) ->
     return ChallengerTrainer(model=make_model(), args=args, train_dataset=data, callbacks=[timer]), timer
 
 
-def measure_time(batch_size: int, steps: int, repeats: int, out: str) -> dict[str, dict[str, float]]:
+def measure_time(batch_size: int, steps: int, repeats: int, out: str, cuda: bool) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     for case in CASES:
-        trainers = {arm: build_trainer(case, arm, batch_size, steps, out) for arm in ARMS}
+        trainers = {arm: build_trainer(case, arm, batch_size, steps, out, cuda) for arm in ARMS}
         for repeat in range(repeats + 1):
             order = list(ARMS)
             random.Random(repeat).shuffle(order)
@@ -160,12 +171,34 @@ def memory_probe(case: str, arm: str, batch_size: int, steps: int) -> dict[str, 
     return {"extra_kb": max(peak - before, 0), "method": method}
 
 
+def measure_cuda_memory(batch_size: int, steps: int) -> dict[str, dict[str, float]]:
+    """Peak extra CUDA memory (MiB) of ``steps`` steps per arm: ``max_memory_allocated`` after a reset."""
+    results: dict[str, dict[str, float]] = {"_method": {"value": "torch.cuda.max_memory_allocated"}}
+    for case in CASES:
+        results[case] = {}
+        for arm in ARMS:
+            with tempfile.TemporaryDirectory() as out:
+                trainer, _ = build_trainer(case, arm, batch_size, steps, out, cuda=True)
+                trainer.model.to("cuda")
+                torch.cuda.synchronize()
+                before = torch.cuda.memory_allocated()
+                torch.cuda.reset_peak_memory_stats()
+                trainer.train()
+                results[case][arm] = (torch.cuda.max_memory_allocated() - before) / 2**20
+                del trainer
+                torch.cuda.empty_cache()
+    return results
+
+
 def measure_memory(batch_size: int, steps: int) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     for case in CASES:
         results[case] = {}
         for arm in ARMS:
-            command = [sys.executable, __file__, "--probe", case, arm, "--batch-size", str(batch_size), "--memory-steps", str(steps)]
+            command = [
+                sys.executable, __file__, "--probe", case, arm, "--batch-size", str(batch_size),
+                "--memory-steps", str(steps), "--threads", str(torch.get_num_threads()),
+            ]  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise RuntimeError(f"memory probe {case}/{arm} failed:\n{done.stderr[-3000:]}")
@@ -197,6 +230,8 @@ def main() -> None:
     parser.add_argument("--memory-steps", type=int, default=2, help="steps in each memory probe")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-memory", action="store_true", help="skip the memory probes")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the steps run")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--probe", nargs=2, metavar=("NETWORK", "ARM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -205,16 +240,31 @@ def main() -> None:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     hf_logging.set_verbosity_error()
     warnings.filterwarnings("ignore")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     if args.probe:
         print(json.dumps(memory_probe(args.probe[0], args.probe[1], args.batch_size, args.memory_steps)))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch_size}", file=sys.stderr)
+    cuda = args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    where = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}; batch {args.batch_size}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as out:
-        times = measure_time(args.batch_size, args.steps, args.repeats, out)
-    memory = None if args.no_memory else measure_memory(args.batch_size, args.memory_steps)
+        times = measure_time(args.batch_size, args.steps, args.repeats, out, cuda)
+    if args.no_memory:
+        memory = None
+    elif cuda:
+        memory = measure_cuda_memory(args.batch_size, args.memory_steps)
+    else:
+        memory = measure_memory(args.batch_size, args.memory_steps)
     print(table(times, memory))
     if memory:
-        print(f"\nPeak memory: {memory.pop('_method')['value']} of a fresh process per arm, minus its RSS before the steps.")
+        method = memory.pop("_method")["value"]
+        where = "per arm, minus the allocation before the steps" if cuda else "of a fresh process per arm, minus its RSS before the steps"
+        print(f"\nPeak memory: {method} {where}.")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"time_s": times, "peak_extra_mib": memory}, handle, indent=2)

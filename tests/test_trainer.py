@@ -365,3 +365,31 @@ def test_disabled_is_plain_trainer_and_explicit_config_wins(tmp_path) -> None:
     assert trainer.challenger_config is config
     plain_args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
     assert ChallengerTrainer(model=TinyConvNet(), args=plain_args).challenger_config == ChallengerConfig()
+
+
+def test_attributed_key_and_module_are_configurable(tmp_path) -> None:
+    class Renamed(TinyConvNet):
+        main_input_name = "input_ids"  # wrong on purpose: the explicit key must win
+
+    model = Renamed()
+    args = make_args(tmp_path, challenger_input_key="pixel_values")
+    trainer = Recording(model=model, args=args, train_dataset=image_data())
+    trainer.train()
+    check_exact_rows(model.seen[0], trainer.clean_batches[0]["pixel_values"], 2, 2, 5)
+
+    hidden = ChallengerTrainer(  # attribute and perturb the first convolution's output [B, 6, 8, 8]
+        model=TinyConvNet(batch_norm=False),
+        args=make_args(tmp_path, challenger_attribution_target="features.0"),
+        train_dataset=image_data(),
+    )
+    hidden.train()
+    assert hidden.state.log_history[0]["challenger_changed_share"] == pytest.approx(5 / 384)
+
+    missing = ChallengerTrainer(model=TinyConvNet(), args=make_args(tmp_path, challenger_input_key="images"), train_dataset=image_data())
+    with pytest.raises(KeyError, match=r"no tensor under 'images' \(keys: \['labels', 'pixel_values'\]\)"):
+        missing.train()
+    unknown = ChallengerTrainer(
+        model=TinyConvNet(), args=make_args(tmp_path, challenger_attribution_target="encoder"), train_dataset=image_data()
+    )
+    with pytest.raises(ValueError, match=r"attribution_target 'encoder' is neither.*submodules include"):
+        unknown.train()

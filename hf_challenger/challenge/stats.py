@@ -45,6 +45,8 @@ class ChallengerStats:
 
     def report(self, optimizer_steps: int, reduce: Callable[[Tensor], Tensor], world_size: int) -> dict[str, float]:
         """Metrics since the last call (then reset). ``reduce`` sums a tensor over processes."""
+        for _, end in self._events:
+            end.synchronize()
         seconds = self._seconds + sum(start.elapsed_time(end) / 1000.0 for start, end in self._events)
         packed = torch.cat([self._sums, torch.tensor([seconds], dtype=torch.float64, device=self.device)])
         total = reduce(packed).tolist()
