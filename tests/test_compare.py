@@ -156,3 +156,80 @@ def test_figure_rows_cover_different_classes(compared):
     labels = np.asarray(test["labels"])
     rows = figure_indices(test, 10)
     assert sorted(labels[rows].tolist()) == list(range(10))
+
+
+def test_compare_under_torchrun_two_cpu_processes(tmp_path):
+    """Two data-parallel CPU processes (gloo): one table, one set of files, half the steps per epoch."""
+    import os
+    import subprocess
+    import sys
+
+    recipe_path = write_tiny_recipe(tmp_path, tmp_path / "cache")
+    recipe = yaml.safe_load(recipe_path.read_text())
+    recipe["training"].update(max_steps=2, per_device_train_batch_size=5)
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "out"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "hf_challenger.cli",
+         "compare", str(recipe_path), "--seeds", "1", "--arms", "challenger", "--output_dir", str(out)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("test metrics, mean ± std") == 1  # only the main process prints
+    assert (out / "results.json").is_file() and (out / "challenger" / "seed-0" / "model.safetensors").is_file()
+    logged = json.loads((out / "challenger" / "seed-0" / "log_history.json").read_text())
+    second = next(entry for entry in logged if entry.get("step") == 2 and "loss" in entry)
+    assert second["epoch"] == pytest.approx(1.0)  # 20 digits, 2 processes x 5 rows per step: 2 steps per epoch
+    args = torch.load(out / "challenger" / "seed-0" / "training_args.bin", weights_only=False)
+    assert args.use_cpu is True  # set by the CLI for a multi-process launch without GPUs
+
+
+def write_ecg_folder(folder: Path) -> None:
+    """A PhysioNet-layout PTB-XL folder of 40 short-noise records where every fold holds each of
+    four label patterns once, so every superdiagnostic class has positives and negatives in the
+    test fold (10)."""
+    import wfdb
+    from data_fixtures import LEADS, SCP_STATEMENTS
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    (folder / "scp_statements.csv").write_text(SCP_STATEMENTS)
+    patterns = ["{'NORM': 100.0}", "{'IMI': 100.0}", "{'NDT': 100.0}", "{'IMI': 50.0, 'NDT': 50.0}"]
+    rows = ["ecg_id,patient_id,age,sex,scp_codes,strat_fold,filename_lr,filename_hr"]
+    for index in range(40):
+        ecg_id, name = index + 1, f"records100/00000/{index + 1:05d}_lr"
+        rows.append(f'{ecg_id},{ecg_id}.0,50.0,1,"{patterns[index % 4]}",{index // 4 + 1},{name},x')
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        signal = 0.2 * rng.standard_normal((1000, 12)) + (index % 4) * 0.1
+        wfdb.wrsamp(Path(name).name, fs=100, units=["mV"] * 12, sig_name=LEADS, p_signal=signal, fmt=["16"] * 12,
+                    adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=str((folder / name).parent))
+    (folder / "ptbxl_database.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_compare_multi_label_ecg_with_mixup(tmp_path, monkeypatch, capsys):
+    import hf_challenger.mixup as mixup_module
+
+    write_ecg_folder(tmp_path / "ptbxl")
+    recipe = yaml.safe_load((Path(__file__).resolve().parent.parent / "recipes" / "ptbxl_superdiagnostic_mixup.yaml").read_text())
+    recipe["model"]["config"].update(filters=[4, 4, 4], head_hidden_size=8)
+    recipe["data"]["options"]["cache_dir"] = str(tmp_path / "cache")
+    recipe["training"].update(max_steps=2, per_device_train_batch_size=8, eval_strategy="no", challenger_top_k=2)
+    recipe["evaluation"] = {"n_resamples": 30, "confidence": 0.9, "figure_samples": 2}
+    path = tmp_path / "ecg.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    calls = []
+    original = mixup_module.mixup_batch
+    monkeypatch.setattr(mixup_module, "mixup_batch", lambda *a, **k: calls.append(1) or original(*a, **k))
+    out = tmp_path / "out"
+    assert main(["compare", str(path), "--seeds", "1", "--output_dir", str(out), "--data_dir", str(tmp_path / "ptbxl")]) == 0
+    assert len(calls) == 4  # mixup on every training step of both arms, never at evaluation
+    printed = capsys.readouterr().out
+    assert "macro AUC ↑" in printed and "CI lower" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert results["task"] == "multi_label"
+    for run_record in results["runs"]:
+        test = run_record["test"]
+        assert 0.0 <= test["macro_auc_lower"] <= test["macro_auc"] <= test["macro_auc_upper"] <= 1.0
+    assert (out / "attribution_maps-challenger.png").read_bytes()[:8] == PNG
+    assert not (out / "reliability_diagrams.png").exists()  # top-label reliability is single-label only
