@@ -51,3 +51,19 @@ def test_generator_state_round_trips_through_a_checkpoint(tmp_path) -> None:
     other = ChallengerTrainer(model=TinyConvNet(), args=make_args(tmp_path, use_cpu=False), train_dataset=image_data())
     other._load_rng_state(str(tmp_path / "out" / "checkpoint-2"))
     assert torch.equal(other.challenger_generator.get_state(), state)
+
+
+def test_cuda_timing_folds_finished_events_without_logging() -> None:
+    from hf_challenger.challenge.stats import ChallengerStats
+
+    stats = ChallengerStats(torch.device("cuda"))
+    x = torch.randn(256, 256, device="cuda")
+    for _ in range(100):
+        with stats.timed():
+            x = x @ x.T / 256
+    torch.cuda.synchronize()
+    with stats.timed():
+        x = x @ x.T / 256
+    assert len(stats._events) <= 65
+    report = stats.report(optimizer_steps=101, reduce=lambda t: t, world_size=1)
+    assert report["challenger_attribution_seconds"] > 0 and not stats._events

@@ -18,7 +18,8 @@ class ChallengerStats:
     Reported by :meth:`report` (once per logging step, summed over processes by ``reduce``):
 
     - ``challenger_changed_share``: share of the challenged rows' features that were changed
-      (mean over challenged micro-batches);
+      (mean over challenged micro-batches; for FGSM/PGD: the share of candidate features, all of
+      which may move);
     - ``challenger_challenged_rows``: share of all training rows that were challenged;
     - ``challenger_attribution_seconds``: wall time per optimizer step (mean over processes) of
       the extra pass: the LRP attribution, or the FGSM/PGD gradient steps (0 for random selection).
@@ -38,6 +39,19 @@ class ChallengerStats:
         """Add ``value`` (a 0-d tensor or a number) to the running sum ``name``."""
         index = _FIELDS.index(name)
         self._sums[index] += value.detach().to(self._sums.dtype) if torch.is_tensor(value) else float(value)
+
+    def add_seconds(self, seconds: float) -> None:
+        """Add host-measured attribution time."""
+        self._seconds += seconds
+
+    def add_events(self, start: torch.cuda.Event, end: torch.cuda.Event) -> None:
+        """Add a CUDA-timed block; read at :meth:`report` (pairs that already finished are folded in
+        early, without blocking, so the list stays short when nothing is logged)."""
+        self._events.append((start, end))
+        if len(self._events) > 64:
+            done = [pair for pair in self._events if pair[1].query()]
+            self._seconds += sum(first.elapsed_time(last) / 1000.0 for first, last in done)
+            self._events = [pair for pair in self._events if pair not in done]
 
     def timed(self) -> _Timer:
         """Context manager that adds the duration of its block to the attribution time."""
@@ -66,6 +80,8 @@ class ChallengerStats:
 
 
 class _Timer:
+    """Times one block: CUDA events on a CUDA device (read later, no sync), else ``perf_counter``."""
+
     def __init__(self, stats: ChallengerStats) -> None:
         self.stats = stats
         self.cuda = stats.device.type == "cuda"
@@ -82,6 +98,6 @@ class _Timer:
         if self.cuda:
             end = torch.cuda.Event(enable_timing=True)
             end.record()
-            self.stats._events.append((self.start, end))
+            self.stats.add_events(self.start, end)
         else:
-            self.stats._seconds += time.perf_counter() - self.start_s
+            self.stats.add_seconds(time.perf_counter() - self.start_s)
