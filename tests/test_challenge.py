@@ -149,3 +149,24 @@ def test_input_site_refuses_token_ids() -> None:
         site.tensor({"input_ids": torch.tensor([[1, 2]])})
     with pytest.raises(KeyError, match="pixel_values"):
         InputSite("pixel_values").tensor({"x": torch.zeros(1)})
+
+
+def test_selection_is_a_valid_top_n_under_heavy_ties() -> None:
+    gen_scores = gen(9)
+    scores = torch.randint(-3, 4, (64, 50), generator=gen_scores).float() * 0.5
+    scores[scores == 0] = -0.0  # negative zeros tie with positive zeros
+    scores[:, :5] = 0.0
+    largest = coin_flips(64, gen(1))
+    chosen = select_features(scores, 7, largest=largest, generator=gen(2))
+    signed = torch.where(largest[:, None], scores, -scores)
+    assert (chosen.sum(dim=1) == 7).all()
+    low_in = torch.where(chosen, signed, torch.full_like(signed, float("inf"))).min(dim=1).values
+    high_out = torch.where(~chosen, signed, torch.full_like(signed, float("-inf"))).max(dim=1).values
+    assert (low_in >= high_out).all()  # nothing left out beats anything chosen
+
+
+def test_zero_relevance_sign_does_not_bias_the_tie_break() -> None:
+    scores = torch.zeros(1, 2)
+    scores[0, 0] = -0.0
+    picks = torch.stack([select_features(scores, 1, generator=gen(s))[0] for s in range(400)])
+    assert 0.4 < picks[:, 0].float().mean() < 0.6

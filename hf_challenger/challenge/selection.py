@@ -58,10 +58,11 @@ def select_features(
 ) -> Tensor:
     """Per row, the ``num`` features with the highest (or lowest) score; ties broken at random.
 
-    Ties are common (many features have exactly zero relevance) and are broken by a random
-    permutation of each row, never by position: the row is permuted at random, then sorted stably.
-    Features outside ``allowed`` are never chosen; a row with fewer than ``num`` allowed features
-    gets all of them.
+    Ties are common (many features have exactly zero relevance) and are broken at random, never by
+    position: each score (as float32, ``-0.0`` counted as ``+0.0``) is mapped to an order-preserving
+    32-bit integer and extended by 32 random bits, and one ``topk`` over these 64-bit keys picks the
+    features. Features outside ``allowed`` are never chosen; a row with fewer than ``num`` allowed
+    features gets all of them. Vectorised, no host sync.
 
     Args:
         scores: ``[R, *F]`` relevance (or any score); flattened per row over all feature dims.
@@ -69,31 +70,29 @@ def select_features(
         allowed: bool ``[R, *F]`` or ``None`` (all allowed).
         largest: bool ``[R]``: ``True`` takes the top-N of the row, ``False`` the bottom-N;
             ``None`` takes the top-N of every row.
-        generator: source of the tie-breaking permutation (on ``scores.device``).
+        generator: source of the tie-breaking bits (on ``scores.device``).
 
     Returns:
         bool ``[R, *F]``, ``True`` on the chosen features.
     """
     rows = scores.shape[0]
-    flat = scores.detach().reshape(rows, -1)
+    flat = scores.detach().reshape(rows, -1).float()
     total = flat.shape[1]
     if not 1 <= num <= total:
         raise ValueError(f"num must be in [1, {total}] (features per row); got {num}")
-    key = flat.float() if flat.dtype not in (torch.float32, torch.float64) else flat
     if largest is not None:
-        key = torch.where(largest.reshape(rows, 1), key, -key)
-    order = torch.rand(rows, total, generator=generator, device=flat.device).argsort(dim=1)
-    key = key.gather(1, order)
+        flat = torch.where(largest.reshape(rows, 1), flat, -flat)
     if allowed is not None:
-        allowed_flat = allowed.reshape(rows, total).gather(1, order)
-        key = key.masked_fill(~allowed_flat, float("-inf"))
-    ranked = key.argsort(dim=1, descending=True, stable=True)[:, :num]
-    chosen_index = order.gather(1, ranked)
+        flat = flat.masked_fill(~allowed.reshape(rows, total), float("-inf"))
+    bits = (flat + 0.0).view(torch.int32)  # + 0.0 turns -0.0 into +0.0, so both zeros tie
+    ordered = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits).to(torch.int64)  # int order == float order
+    tie_break = torch.randint(0, 2**32, (rows, total), generator=generator, device=flat.device, dtype=torch.int64)
+    index = (ordered * 2**32 + tie_break).topk(num, dim=1).indices
     chosen = torch.zeros(rows, total, dtype=torch.bool, device=flat.device)
     if allowed is None:
-        chosen.scatter_(1, chosen_index, True)
+        chosen.scatter_(1, index, True)
     else:
-        chosen.scatter_(1, chosen_index, allowed.reshape(rows, total).gather(1, chosen_index))
+        chosen.scatter_(1, index, allowed.reshape(rows, total).gather(1, index))
     return chosen.reshape(scores.shape)
 
 
