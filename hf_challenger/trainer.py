@@ -106,7 +106,6 @@ class ChallengerTrainer(Trainer):
         self._site: InputSite | ModuleSite | None = None
         self._lrp: EpsilonLRP | None = None
         self._warned: set[str] = set()
-        self._stats_logged_step = 0
 
     # ------------------------------------------------------------------ the step
 
@@ -124,6 +123,8 @@ class ChallengerTrainer(Trainer):
         num_items_in_batch: Tensor | int | None = None,
     ) -> Tensor:
         """Challenge the micro-batch (when active), then run ``Trainer.training_step`` on it."""
+        if self.accelerator.sync_gradients:  # the last micro-batch of an optimizer step
+            self.challenger_stats.count_optimizer_step()
         if not self.challenge_active():
             return super().training_step(model, inputs, num_items_in_batch)
         inputs = self._prepare_inputs(inputs)
@@ -327,11 +328,9 @@ class ChallengerTrainer(Trainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """``Trainer.log``, with Challenger's metrics added to the training-loss logs."""
         if self.challenger_enabled and "loss" in logs:
-            steps = self.state.global_step - self._stats_logged_step
             stats = self.challenger_stats.report(
-                steps, lambda t: self.accelerator.reduce(t, reduction="sum"), max(self.args.world_size, 1)
+                lambda t: self.accelerator.reduce(t, reduction="sum"), max(self.args.world_size, 1)
             )
-            self._stats_logged_step = self.state.global_step
             if stats["challenger_short_rows"] > 0:
                 self._warn_once(
                     "short",

@@ -170,3 +170,23 @@ def test_zero_relevance_sign_does_not_bias_the_tie_break() -> None:
     scores[0, 0] = -0.0
     picks = torch.stack([select_features(scores, 1, generator=gen(s))[0] for s in range(400)])
     assert 0.4 < picks[:, 0].float().mean() < 0.6
+
+
+def test_stats_report_per_optimizer_step_and_reset() -> None:
+    from hf_challenger.challenge.stats import ChallengerStats
+
+    stats = ChallengerStats(torch.device("cpu"))
+    stats.add_seconds(0.5)
+    stats.add_seconds(1.5)
+    stats.count_optimizer_step()
+    stats.count_optimizer_step()
+    stats.add("changed_share", torch.tensor(0.25))
+    stats.add("changed_share", torch.tensor(0.75))
+    stats.add("challenged_batches", 2)
+    stats.add("rows", 8)
+    stats.add("challenged_rows", 4)
+    logs = stats.report(reduce=lambda t: t * 2, world_size=2)  # as if two processes reported the same
+    assert logs["challenger_attribution_seconds"] == 1.0  # (2 s x 2 processes) / (2 steps x 2 processes)
+    assert logs["challenger_changed_share"] == 0.5 and logs["challenger_challenged_rows"] == 0.5
+    assert "challenger_mean_abs_relevance" not in logs
+    assert stats.report(reduce=lambda t: t, world_size=1)["challenger_attribution_seconds"] == 0.0

@@ -171,8 +171,12 @@ def test_gradient_accumulation_splits_each_micro_batch(tmp_path) -> None:
     model = TinyConvNet()
     args = make_args(tmp_path, max_steps=2, per_device_train_batch_size=4, gradient_accumulation_steps=2)
     trainer = Recording(model=model, args=args, train_dataset=image_data())
+    counted = []
+    report = trainer.challenger_stats.report
+    trainer.challenger_stats.report = lambda *a, **k: counted.append(trainer.challenger_stats._optimizer_steps) or report(*a, **k)
     trainer.train()
     assert len(model.seen) == 4 and trainer.state.global_step == 2
+    assert counted == [1, 1]  # attribution time is per optimizer step, not per micro-batch
     for seen, clean in zip(model.seen, trainer.clean_batches):
         check_exact_rows(seen, clean["pixel_values"], 1, 1, 5)
 

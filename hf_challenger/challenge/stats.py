@@ -34,6 +34,11 @@ class ChallengerStats:
         self._sums = torch.zeros(len(_FIELDS), dtype=torch.float64, device=device)
         self._seconds = 0.0
         self._events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+        self._optimizer_steps = 0
+
+    def count_optimizer_step(self) -> None:
+        """Count one optimizer step (challenged or not) for the per-step attribution time."""
+        self._optimizer_steps += 1
 
     def add(self, name: str, value: Tensor | float) -> None:
         """Add ``value`` (a 0-d tensor or a number) to the running sum ``name``."""
@@ -57,7 +62,7 @@ class ChallengerStats:
         """Context manager that adds the duration of its block to the attribution time."""
         return _Timer(self)
 
-    def report(self, optimizer_steps: int, reduce: Callable[[Tensor], Tensor], world_size: int) -> dict[str, float]:
+    def report(self, reduce: Callable[[Tensor], Tensor], world_size: int) -> dict[str, float]:
         """Metrics since the last call (then reset). ``reduce`` sums a tensor over processes."""
         for _, end in self._events:
             end.synchronize()
@@ -68,7 +73,7 @@ class ChallengerStats:
         logs = {
             "challenger_changed_share": sums["changed_share"] / max(sums["challenged_batches"], 1.0),
             "challenger_challenged_rows": sums["challenged_rows"] / max(sums["rows"], 1.0),
-            "challenger_attribution_seconds": total[-1] / max(optimizer_steps * world_size, 1),
+            "challenger_attribution_seconds": total[-1] / max(self._optimizer_steps * world_size, 1),
             "challenger_short_rows": sums["short_rows"],
         }
         if sums["relevance_batches"] > 0:
@@ -76,6 +81,7 @@ class ChallengerStats:
         self._sums.zero_()
         self._seconds = 0.0
         self._events.clear()
+        self._optimizer_steps = 0
         return logs
 
 
