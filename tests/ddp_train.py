@@ -80,6 +80,8 @@ def main() -> None:
     if dist.get_rank() == 0:
         with open(os.path.join(out, "result.json"), "w", encoding="utf-8") as handle:
             json.dump({"image": image_logs, "text": text_logs, "world_size": dist.get_world_size()}, handle)
+    dist.barrier()
+    dist.destroy_process_group()  # a process group left alive can abort the interpreter at exit
 
 
 if __name__ == "__main__":
