@@ -340,6 +340,25 @@ class ChallengerTrainer(Trainer):
             logs.update(stats)
         super().log(logs, start_time)
 
+    def create_model_card(self, *args: Any, tags: str | list[str] | None = None, **kwargs: Any) -> None:
+        """``Trainer.create_model_card``, tagged ``challenger`` and with a section of the method's settings."""
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        if self.challenger_enabled and "challenger" not in tags:
+            tags.append("challenger")
+        super().create_model_card(*args, tags=tags, **kwargs)
+        path = os.path.join(self.args.output_dir, "README.md")
+        if not self.is_world_process_zero() or not os.path.isfile(path):
+            return
+        lines = ["", "## Challenger", ""]
+        if self.challenger_enabled:
+            lines.append("Trained with Challenger (Tomani & Cremers, arXiv 2205.15094) using hf-challenger:")
+            lines.append("")
+            lines += [f"- {name}: {value}" for name, value in self.challenger_config.to_dict().items()]
+        else:
+            lines.append("Challenger was disabled (`challenger_enabled=False`): plain training.")
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+
     def _rng_file(self, directory: str) -> str:
         suffix = f"_{self.args.process_index}" if self.args.world_size > 1 else ""
         return os.path.join(directory, f"{RNG_STATE_NAME}{suffix}.pth")

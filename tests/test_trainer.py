@@ -8,11 +8,12 @@ import warnings
 
 import pytest
 import torch
-from test_trainer_models import TinyConvNet, TinyTextNet, image_data, text_data
+from test_trainer_models import DictDataset, TinyConvNet, TinyTextNet, image_data, text_data
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from hf_challenger.config import ChallengerConfig
 from hf_challenger.lrp import EpsilonLRP
+from hf_challenger.models import VGGConfig, VGGForImageClassification
 from hf_challenger.trainer import ChallengerTrainer
 from hf_challenger.training_args import ChallengerTrainingArguments
 
@@ -397,3 +398,14 @@ def test_attributed_key_and_module_are_configurable(tmp_path) -> None:
     )
     with pytest.raises(ValueError, match=r"attribution_target 'encoder' is neither.*submodules include"):
         unknown.train()
+
+
+def test_model_card_records_the_challenger_settings(tmp_path) -> None:
+    model = VGGForImageClassification(VGGConfig(depth=11, base_width=2, classifier_hidden_size=8, num_labels=4))
+    data = DictDataset(pixel_values=torch.randn(8, 3, 32, 32), labels=torch.randint(0, 4, (8,)))
+    trainer = ChallengerTrainer(model=model, args=make_args(tmp_path, challenger_alpha=0.125), train_dataset=data)
+    trainer.train()
+    trainer.create_model_card(model_name="tiny")
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "- challenger" in card and "## Challenger" in card
+    assert "- alpha: 0.125" in card and "- num_features: 5" in card
