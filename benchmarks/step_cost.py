@@ -67,7 +67,9 @@ class RandomRows(Dataset):
 
 def vgg11_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
     gen = torch.Generator().manual_seed(0)
-    data = RandomRows("pixel_values", torch.randn(rows, 3, 32, 32, generator=gen), torch.randint(0, 10, (rows,), generator=gen))
+    data = RandomRows(
+        "pixel_values", torch.randn(rows, 3, 32, 32, generator=gen), torch.randint(0, 10, (rows,), generator=gen)
+    )
     return lambda: VGGForImageClassification(VGGConfig(depth=11, num_channels=3, image_size=32, num_labels=10)), data, 5
 
 
@@ -263,7 +265,11 @@ def main() -> None:
     print(table(times, memory))
     if memory:
         method = memory.pop("_method")["value"]
-        where = "per arm, minus the allocation before the steps" if cuda else "of a fresh process per arm, minus its RSS before the steps"
+        where = (
+            "per arm, minus the allocation before the steps"
+            if cuda
+            else "of a fresh process per arm, minus its RSS before the steps"
+        )
         print(f"\nPeak memory: {method} {where}.")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

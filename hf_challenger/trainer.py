@@ -91,9 +91,7 @@ class ChallengerTrainer(Trainer):
             make = getattr(self.args, "challenger_config", None)
             challenger_config = make() if callable(make) else ChallengerConfig()
         if not isinstance(challenger_config, ChallengerConfig):
-            raise TypeError(
-                f"challenger_config must be a ChallengerConfig, got {type(challenger_config).__name__}"
-            )
+            raise TypeError(f"challenger_config must be a ChallengerConfig, got {type(challenger_config).__name__}")
         self.challenger_config = challenger_config
         self.challenger_enabled = bool(getattr(self.args, "challenger_enabled", True))
         if feature_mask is not None and (not torch.is_tensor(feature_mask) or feature_mask.dtype != torch.bool):

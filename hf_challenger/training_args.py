@@ -92,9 +92,7 @@ class ChallengerTrainingArguments(TrainingArguments):
     )
     challenger_start_epoch: float | None = field(
         default=None,
-        metadata={
-            "help": "First epoch that is challenged (float >= 0; finetuning mode). Default: no epoch condition."
-        },
+        metadata={"help": "First epoch that is challenged (float >= 0; finetuning mode). Default: no epoch condition."},
     )
     challenger_perturbation: str = field(
         default="challenger",
@@ -117,9 +115,7 @@ class ChallengerTrainingArguments(TrainingArguments):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.challenger_num_features = parse_num_features(
-            self.challenger_num_features, name="challenger_num_features"
-        )
+        self.challenger_num_features = parse_num_features(self.challenger_num_features, name="challenger_num_features")
         try:
             self.challenger_config()
         except ValueError as err:

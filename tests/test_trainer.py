@@ -76,7 +76,9 @@ def check_exact_rows(seen: torch.Tensor, clean: torch.Tensor, n_a: int, n_b: int
     assert rows[: n_a + n_b].tolist() == expected
     assert rows[n_a + n_b :].sum() == 0 and torch.equal(seen[n_a + n_b :], clean[n_a + n_b :])
     assert torch.equal(seen[:n_a][changed[:n_a]], (clean[:n_a] - ALPHA)[changed[:n_a]])
-    assert torch.equal(seen[n_a : n_a + n_b][changed[n_a : n_a + n_b]], (clean[n_a : n_a + n_b] + BETA)[changed[n_a : n_a + n_b]])
+    assert torch.equal(
+        seen[n_a : n_a + n_b][changed[n_a : n_a + n_b]], (clean[n_a : n_a + n_b] + BETA)[changed[n_a : n_a + n_b]]
+    )
     return changed
 
 
@@ -174,7 +176,9 @@ def test_gradient_accumulation_splits_each_micro_batch(tmp_path) -> None:
     trainer = Recording(model=model, args=args, train_dataset=image_data())
     counted = []
     report = trainer.challenger_stats.report
-    trainer.challenger_stats.report = lambda *a, **k: counted.append(trainer.challenger_stats._optimizer_steps) or report(*a, **k)
+    trainer.challenger_stats.report = lambda *a, **k: (
+        counted.append(trainer.challenger_stats._optimizer_steps) or report(*a, **k)
+    )
     trainer.train()
     assert len(model.seen) == 4 and trainer.state.global_step == 2
     assert counted == [1, 1]  # attribution time is per optimizer step, not per micro-batch
@@ -231,7 +235,12 @@ def test_evaluate_and_predict_never_challenge(tmp_path) -> None:
     trainer.train()  # binds the embedding hook
     assert trainer._site is not None
     metrics = trainer.evaluate()
-    plain = Trainer(model=model, args=TrainingArguments(**{k: getattr(args, k) for k in ("output_dir", "use_cpu", "report_to", "per_device_eval_batch_size")}))
+    plain = Trainer(
+        model=model,
+        args=TrainingArguments(
+            **{k: getattr(args, k) for k in ("output_dir", "use_cpu", "report_to", "per_device_eval_batch_size")}
+        ),
+    )
     assert metrics["eval_loss"] == plain.evaluate(eval_data)["eval_loss"]
     logits = trainer.predict(eval_data).predictions
     columns = eval_data.columns
@@ -261,7 +270,9 @@ def test_callbacks_see_the_challenger_metrics(tmp_path) -> None:
 @pytest.mark.parametrize("schedule", [{"challenger_start_step": 2}, {"challenger_start_epoch": 1.0}])
 def test_schedule_starts_challenging_later(tmp_path, schedule) -> None:
     model = TinyConvNet()
-    trainer = Recording(model=model, args=make_args(tmp_path, max_steps=4, **schedule), train_dataset=image_data(rows=16))
+    trainer = Recording(
+        model=model, args=make_args(tmp_path, max_steps=4, **schedule), train_dataset=image_data(rows=16)
+    )
     trainer.train()
     pairs = list(zip(model.seen, (b["pixel_values"] for b in trainer.clean_batches)))
     assert [torch.equal(seen, clean) for seen, clean in pairs] == [True, True, False, False]
@@ -320,7 +331,9 @@ def test_fgsm_on_embeddings_spares_padding(tmp_path) -> None:
 
 def test_one_row_batch_is_trained_unchallenged_with_a_warning(tmp_path) -> None:
     model = TinyConvNet(batch_norm=False)
-    trainer = Recording(model=model, args=make_args(tmp_path, max_steps=2, per_device_train_batch_size=1), train_dataset=image_data())
+    trainer = Recording(
+        model=model, args=make_args(tmp_path, max_steps=2, per_device_train_batch_size=1), train_dataset=image_data()
+    )
     with pytest.warns(UserWarning, match="1 row\\(s\\) is too small to split"):
         trainer.train()
     assert all(torch.equal(s, b["pixel_values"]) for s, b in zip(model.seen, trainer.clean_batches))
@@ -329,14 +342,18 @@ def test_one_row_batch_is_trained_unchallenged_with_a_warning(tmp_path) -> None:
 
 def test_num_features_above_the_row_size_is_clamped_with_a_warning(tmp_path) -> None:
     model = TinyConvNet()
-    trainer = Recording(model=model, args=make_args(tmp_path, challenger_num_features="1000"), train_dataset=image_data())
+    trainer = Recording(
+        model=model, args=make_args(tmp_path, challenger_num_features="1000"), train_dataset=image_data()
+    )
     with pytest.warns(UserWarning, match="num_features=1000 exceeds the 192 attributed features"):
         trainer.train()
     check_exact_rows(model.seen[0], trainer.clean_batches[0]["pixel_values"], 2, 2, 192)
 
 
 def test_top_k_above_class_count_is_an_error(tmp_path) -> None:
-    trainer = ChallengerTrainer(model=TinyConvNet(), args=make_args(tmp_path, challenger_top_k=5), train_dataset=image_data())
+    trainer = ChallengerTrainer(
+        model=TinyConvNet(), args=make_args(tmp_path, challenger_top_k=5), train_dataset=image_data()
+    )
     with pytest.raises(ValueError, match=r"top_k must be in \[1, 4\].*got 5"):
         trainer.train()
 
@@ -390,11 +407,15 @@ def test_attributed_key_and_module_are_configurable(tmp_path) -> None:
     hidden.train()
     assert hidden.state.log_history[0]["challenger_changed_share"] == pytest.approx(5 / 384)
 
-    missing = ChallengerTrainer(model=TinyConvNet(), args=make_args(tmp_path, challenger_input_key="images"), train_dataset=image_data())
+    missing = ChallengerTrainer(
+        model=TinyConvNet(), args=make_args(tmp_path, challenger_input_key="images"), train_dataset=image_data()
+    )
     with pytest.raises(KeyError, match=r"no tensor under 'images' \(keys: \['labels', 'pixel_values'\]\)"):
         missing.train()
     unknown = ChallengerTrainer(
-        model=TinyConvNet(), args=make_args(tmp_path, challenger_attribution_target="encoder"), train_dataset=image_data()
+        model=TinyConvNet(),
+        args=make_args(tmp_path, challenger_attribution_target="encoder"),
+        train_dataset=image_data(),
     )
     with pytest.raises(ValueError, match=r"attribution_target 'encoder' is neither.*submodules include"):
         unknown.train()

@@ -8,7 +8,7 @@ import textwrap
 import torch
 
 EXAMPLE = textwrap.dedent(
-    '''
+    """
     import torch
     from datasets import Dataset
 
@@ -36,7 +36,7 @@ EXAMPLE = textwrap.dedent(
     trainer = ChallengerTrainer(model=model, args=args, train_dataset=data)  # was: Trainer
     trainer.train()
     print({k: v for k, v in trainer.state.log_history[0].items() if k.startswith("challenger_")})
-    '''
+    """
 )
 
 

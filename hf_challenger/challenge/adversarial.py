@@ -43,9 +43,7 @@ def adversarial_delta(
     def edit(t: Tensor) -> Tensor:
         if "delta" not in state:
             allowed = allowed_of(t.shape, t.device)
-            state["allowed"] = (
-                torch.ones(t.shape, dtype=torch.bool, device=t.device) if allowed is None else allowed
-            )
+            state["allowed"] = torch.ones(t.shape, dtype=torch.bool, device=t.device) if allowed is None else allowed
             start = torch.zeros(t.shape, dtype=t.dtype, device=t.device)
             if random_start:
                 start = (torch.rand(t.shape, generator=generator, device=t.device) * 2 - 1).to(t.dtype) * epsilon

@@ -9,7 +9,15 @@ import torch
 from torch import Tensor
 
 # Order of the running sums in ChallengerStats.sums.
-_FIELDS = ("changed_share", "challenged_batches", "challenged_rows", "rows", "abs_relevance", "relevance_batches", "short_rows")
+_FIELDS = (
+    "changed_share",
+    "challenged_batches",
+    "challenged_rows",
+    "rows",
+    "abs_relevance",
+    "relevance_batches",
+    "short_rows",
+)
 
 
 class ChallengerStats:
