@@ -67,11 +67,12 @@ class ChallengerConfig:
             logits (paper: 5 vision, 10 text and ECG). Must be >= 1 and at most the number of
             classes (checked at the first step; more is an error, not clamped).
         num_features: ``N``, the features changed per challenged row: an ``int`` count, or a
-            ``float`` fraction in (0, 1] of the attributed features of one row (rounded half up,
-            at least 1). A count larger than a row's feature count is clamped to it with a warning
-            (once). Features that may not be challenged (padding, a user mask) are never chosen; a
-            row with fewer than ``N`` candidates gets all of them (logged as
-            ``challenger_short_rows``, warned once).
+            ``float`` fraction in (0, 1] of each row's candidate features (its attributed features
+            less padding and features outside the trainer's ``feature_mask``; rounded half up, at
+            least 1). A count larger than a row's feature count is clamped to it with a warning
+            (once). Features that may not be challenged are never chosen; a row with fewer
+            candidates than the count gets all of them (logged as ``challenger_short_rows``,
+            warned once).
         alpha: challenge A sets ``x - alpha`` on its selected features (>= 0).
         beta: challenge B sets ``x + beta`` on its selected features (>= 0).
         fraction_a: share of the micro-batch in challenge A, in [0, 1].
@@ -174,7 +175,7 @@ class ChallengerConfig:
         return n_a, n_b
 
     def features_per_row(self, total: int) -> int:
-        """``N`` for rows of ``total`` features: the count, or the fraction rounded half up (>= 1).
+        """``N`` for rows of ``total`` candidate features: the count, or the fraction rounded half up (>= 1).
 
         A count above ``total`` is returned unchanged; the caller clamps (and warns).
         """

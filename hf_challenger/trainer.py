@@ -72,9 +72,10 @@ class ChallengerTrainer(Trainer):
             ``[C, H, W]``); ``False`` marks features never challenged (e.g. zero-padded borders).
 
     Edge cases: a micro-batch with ``n_a + n_b == 0`` (e.g. a single row) is trained unchanged and
-    a warning is issued once. ``N`` above a row's feature count is clamped to it (warning once); a
-    row with fewer candidate features than ``N`` gets all its candidates (counted in
-    ``challenger_short_rows``, warning once). ``top_k`` above the number of classes is an error.
+    a warning is issued once. A count ``N`` above a row's feature count is clamped to it (warning
+    once); a row with fewer candidate features than the count gets all its candidates (counted in
+    ``challenger_short_rows``, warning once); a fractional ``N`` applies to each row's candidates.
+    ``top_k`` above the number of classes is an error.
     """
 
     def __init__(
@@ -215,9 +216,8 @@ class ChallengerTrainer(Trainer):
                 attribution_inputs, select, at=self._at, input_key=self._input_key if self._at is None else None
             ).relevance
         allowed = self._allowed(sub, relevance.shape, relevance.device)
-        num = self._num_features(relevance[0].numel())
-        mask = select_features(relevance, num, allowed, coin_flips(n_a + n_b, gen, relevance.device), gen)
-        self._record_selection(mask, allowed, num, relevance)
+        mask = self._select(relevance, allowed, coin_flips(n_a + n_b, gen, relevance.device))
+        self._record_relevance(relevance, allowed)
         return RowEdit(n_a + n_b, challenge_shift(n_a, n_b, cfg.alpha, cfg.beta, relevance), mask)
 
     def _random_edit(self, sub: dict[str, Any], n_a: int, n_b: int) -> Callable[[Tensor], Tensor]:
@@ -229,10 +229,8 @@ class ChallengerTrainer(Trainer):
             if not made:  # first call of this step (a recomputing forward reuses the same draw)
                 shape = (n_a + n_b,) + tuple(tensor.shape[1:])
                 allowed = self._allowed(sub, torch.Size(shape), tensor.device)
-                num = self._num_features(tensor[0].numel())
                 scores = torch.zeros(shape, device=tensor.device)  # all tied: the tie break is the draw
-                mask = select_features(scores, num, allowed, None, self.challenger_generator)
-                self._record_selection(mask, allowed, num, None)
+                mask = self._select(scores, allowed, None)
                 made.append(RowEdit(n_a + n_b, challenge_shift(n_a, n_b, cfg.alpha, cfg.beta, tensor), mask))
             return made[0].apply(tensor)
 
@@ -279,30 +277,41 @@ class ChallengerTrainer(Trainer):
             self.feature_mask = self.feature_mask.to(device)
         return candidate_mask(shape, attention_mask=attention, feature_mask=self.feature_mask, device=device)
 
-    def _num_features(self, per_row: int) -> int:
-        num = self.challenger_config.features_per_row(per_row)
-        if num > per_row:
+    def _select(self, scores: Tensor, allowed: Tensor | None, largest: Tensor | None) -> Tensor:
+        """The features to change per row (bool, shaped like ``scores`` ``[R, *F]``); records stats.
+
+        A count N is clamped to the row size (warning once); a fraction applies to each row's
+        candidates (all features, or those left by padding and ``feature_mask``), rounded half up,
+        at least 1.
+        """
+        cfg = self.challenger_config
+        rows, total = scores.shape[0], scores[0].numel()
+        num = cfg.features_per_row(total)
+        if num > total:
             self._warn_once(
                 "clamp",
-                f"num_features={self.challenger_config.num_features} exceeds the {per_row} attributed features "
-                f"of a row; using all {per_row}",
+                f"num_features={cfg.num_features} exceeds the {total} attributed features of a row; using all {total}",
             )
-            num = per_row
-        return num
-
-    def _record_selection(self, mask: Tensor, allowed: Tensor | None, num: int, relevance: Tensor | None) -> None:
-        stats = self.challenger_stats
-        stats.add("changed_share", mask.float().mean())
-        rows = mask.shape[0]
+            num = total
+        limit = None
         if allowed is not None:
-            stats.add("short_rows", (allowed.reshape(rows, -1).sum(dim=1) < num).sum())
-        if relevance is not None:
-            magnitude = relevance.detach().abs()
-            if allowed is None:
-                stats.add("abs_relevance", magnitude.mean())
-            else:
-                stats.add("abs_relevance", (magnitude * allowed).sum() / allowed.sum().clamp(min=1))
-            stats.add("relevance_batches", 1)
+            candidates = allowed.reshape(rows, -1).sum(dim=1)
+            wanted = torch.full_like(candidates, num)
+            if isinstance(cfg.num_features, float):
+                wanted = (candidates * cfg.num_features + 0.5).floor().long().clamp(min=1, max=num)
+                limit = wanted
+            self.challenger_stats.add("short_rows", (candidates < wanted).sum())
+        mask = select_features(scores, num, allowed, largest, self.challenger_generator, limit=limit)
+        self.challenger_stats.add("changed_share", mask.float().mean())
+        return mask
+
+    def _record_relevance(self, relevance: Tensor, allowed: Tensor | None) -> None:
+        magnitude = relevance.detach().abs()
+        if allowed is None:
+            self.challenger_stats.add("abs_relevance", magnitude.mean())
+        else:
+            self.challenger_stats.add("abs_relevance", (magnitude * allowed).sum() / allowed.sum().clamp(min=1))
+        self.challenger_stats.add("relevance_batches", 1)
 
     @staticmethod
     def _loss_of_outputs(outputs: Any) -> Tensor:

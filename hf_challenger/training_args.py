@@ -46,7 +46,7 @@ class ChallengerTrainingArguments(TrainingArguments):
         default="0.05",
         metadata={
             "help": "Features changed per challenged row: an integer count (e.g. 128) or a fraction in (0, 1] "
-            "of the attributed features of a row written with a decimal point (e.g. 0.05)."
+            "of the row's candidate (non-padding) features written with a decimal point (e.g. 0.05)."
         },
     )
     challenger_alpha: float = field(

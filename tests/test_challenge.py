@@ -190,3 +190,12 @@ def test_stats_report_per_optimizer_step_and_reset() -> None:
     assert logs["challenger_changed_share"] == 0.5 and logs["challenger_challenged_rows"] == 0.5
     assert "challenger_mean_abs_relevance" not in logs
     assert stats.report(reduce=lambda t: t, world_size=1)["challenger_attribution_seconds"] == 0.0
+
+
+def test_per_row_limit_keeps_each_rows_best() -> None:
+    scores = torch.arange(24.0).reshape(3, 8)
+    chosen = select_features(scores, 4, largest=torch.tensor([True, True, False]), limit=torch.tensor([4, 1, 2]))
+    assert chosen.sum(dim=1).tolist() == [4, 1, 2]
+    assert chosen[0].nonzero().flatten().tolist() == [4, 5, 6, 7]
+    assert chosen[1].nonzero().flatten().tolist() == [7]
+    assert chosen[2].nonzero().flatten().tolist() == [0, 1]

@@ -430,3 +430,17 @@ def test_model_card_records_the_challenger_settings(tmp_path) -> None:
     card = (tmp_path / "out" / "README.md").read_text()
     assert "- challenger" in card and "## Challenger" in card
     assert "- alpha: 0.125" in card and "- num_features: 5" in card
+
+
+def test_fractional_num_features_applies_to_each_rows_candidates(tmp_path) -> None:
+    model = TinyTextNet()
+    initial = copy.deepcopy(model)
+    args = make_args(tmp_path, challenger_attribution_target="embeddings", challenger_num_features="0.1")
+    trainer = Recording(model=model, args=args, train_dataset=text_data())
+    trainer.train()
+    batch = trainer.clean_batches[0]
+    keep = batch["attention_mask"].sum(dim=1)
+    per_row = [max(1, int(0.1 * int(k) * 6 + 0.5)) for k in keep[:4]]  # 6 embedding dims per token
+    changed = check_exact_rows(model.seen[0], initial.embed(batch["input_ids"]).detach(), 2, 2, per_row)
+    assert not changed[batch["attention_mask"] == 0].any()
+    assert trainer.state.log_history[0]["challenger_short_rows"] == 0

@@ -55,6 +55,7 @@ def select_features(
     allowed: Tensor | None = None,
     largest: Tensor | None = None,
     generator: torch.Generator | None = None,
+    limit: Tensor | None = None,
 ) -> Tensor:
     """Per row, the ``num`` features with the highest (or lowest) score; ties broken at random.
 
@@ -71,6 +72,8 @@ def select_features(
         largest: bool ``[R]``: ``True`` takes the top-N of the row, ``False`` the bottom-N;
             ``None`` takes the top-N of every row.
         generator: source of the tie-breaking bits (on ``scores.device``).
+        limit: int64 ``[R]``, optional per-row counts ``<= num``: row ``r`` keeps only its best
+            ``limit[r]`` features (e.g. a fraction of that row's candidates).
 
     Returns:
         bool ``[R, *F]``, ``True`` on the chosen features.
@@ -87,12 +90,14 @@ def select_features(
     bits = (flat + 0.0).view(torch.int32)  # + 0.0 turns -0.0 into +0.0, so both zeros tie
     ordered = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits).to(torch.int64)  # int order == float order
     tie_break = torch.randint(0, 2**32, (rows, total), generator=generator, device=flat.device, dtype=torch.int64)
-    index = (ordered * 2**32 + tie_break).topk(num, dim=1).indices
+    index = (ordered * 2**32 + tie_break).topk(num, dim=1, sorted=True).indices
+    keep = torch.ones(rows, num, dtype=torch.bool, device=flat.device)
+    if allowed is not None:
+        keep = allowed.reshape(rows, total).gather(1, index)
+    if limit is not None:
+        keep = keep & (torch.arange(num, device=flat.device)[None, :] < limit.reshape(rows, 1))
     chosen = torch.zeros(rows, total, dtype=torch.bool, device=flat.device)
-    if allowed is None:
-        chosen.scatter_(1, index, True)
-    else:
-        chosen.scatter_(1, index, allowed.reshape(rows, total).gather(1, index))
+    chosen.scatter_(1, index, keep)
     return chosen.reshape(scores.shape)
 
 
