@@ -95,7 +95,9 @@ class ChallengerConfig:
             from a uniform random start in the L-inf ball of radius ``adversarial_epsilon``). The
             baselines perturb the same rows as challenges A and B (set ``fraction_a=1.0,
             fraction_b=0.0`` for whole-batch adversarial training) and never touch excluded
-            features. ``selection``, ``alpha``, ``beta`` and ``num_features`` do not apply to them.
+            features; the attack's gradients are taken on the model in eval mode with autocast off
+            and without parameter gradients (like the attribution pass). ``selection``, ``alpha``,
+            ``beta``, ``top_k`` and ``num_features`` do not apply to them.
         adversarial_epsilon: L-inf radius of FGSM/PGD, in units of the attributed tensor (> 0).
         adversarial_steps: PGD iterations (>= 1; FGSM always takes one step).
         adversarial_step_size: PGD step size (> 0); ``None`` means ``2.5 * epsilon / steps``.
