@@ -113,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RecipeError, ValueError, FileNotFoundError) as error:
         parser.exit(2, f"hf-challenger {options.command}: error: {error}\n")
 
+    if not getattr(options, "verbose", False):  # keep Trainer's bars, drop per-file weight loading/saving bars
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     if options.command == "compare":
         run_comparison(recipe, seeds, output_dir, arms=arms, overrides=overrides, quiet=not options.verbose)
         return 0

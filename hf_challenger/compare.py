@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import yaml
 from tqdm.auto import tqdm
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from .recipe import Recipe, build_model, build_trainer, build_training_arguments, load_recipe_data, task_of
 
@@ -139,17 +140,18 @@ def _strip_prefix(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]:
     }
 
 
+class BarsOnlyProgress(ProgressCallback):
+    """The Trainer's progress bars without printing every log dict (they go to ``log_history.json``)."""
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        return None
+
+
 def _quiet_progress(trainer: Any) -> None:
-    """Keep the Trainer's progress bars but stop them printing every log dict (the logs go to
-    ``log_history.json``); a plain-print callback (``disable_tqdm=True``) is removed likewise."""
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    class _BarsOnly(ProgressCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-            return None
-
+    """Swap the Trainer's progress callback for :class:`BarsOnlyProgress`; drop the plain-print
+    callback that ``disable_tqdm=True`` installs."""
     if trainer.pop_callback(ProgressCallback) is not None:
-        trainer.add_callback(_BarsOnly())
+        trainer.add_callback(BarsOnlyProgress())
     trainer.pop_callback(PrinterCallback)
 
 
