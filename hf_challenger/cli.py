@@ -54,8 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         "every model under OUTPUT_DIR/<arm>/seed-<n>/. " + FIELDS_HELP,
     )
     compare.add_argument("recipe", type=Path, help="recipe YAML file (see recipes/)")
-    compare.add_argument("--seeds", default="3", help="number of seeds N (seeds 0..N-1) or a list like 0,3,7 (default 3)")
-    compare.add_argument("--arms", default=None, help="comma-separated arms in table order (default: all of the recipe's)")
+    compare.add_argument(
+        "--seeds", default="3", help="number of seeds N (seeds 0..N-1) or a list like 0,3,7 (default 3)"
+    )
+    compare.add_argument(
+        "--arms", default=None, help="comma-separated arms in table order (default: all of the recipe's)"
+    )
     compare.add_argument("--output_dir", type=Path, default=None, help="results folder (default outputs/<recipe name>)")
     compare.add_argument("--verbose", action="store_true", help="print the Trainer's log dicts while training")
     _add_path_options(compare)

@@ -37,7 +37,7 @@ import yaml
 from tqdm.auto import tqdm
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from .recipe import Recipe, build_model, build_trainer, build_training_arguments, load_recipe_data, task_of
+from .recipe import Recipe, build_model, build_trainer, build_training_arguments, load_recipe_data
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +97,11 @@ def parse_seeds(value: str | int | Sequence[int]) -> list[int]:
         try:
             value = [int(part) for part in text.split(",")] if "," in text else int(text)
         except ValueError:
-            raise ValueError(f"seeds must be a count N (seeds 0..N-1) or a comma list like 0,3,7; got {text!r}") from None
+            raise ValueError(
+                f"seeds must be a count N (seeds 0..N-1) or a comma list like 0,3,7; got {text!r}"
+            ) from None
     if isinstance(value, bool):
-        raise ValueError(f"seeds must be a count or a list of integers, got {value!r}")
+        raise TypeError(f"seeds must be a count or a list of integers, got {value!r}")
     if isinstance(value, int):
         if value < 1:
             raise ValueError(f"the number of seeds must be >= 1, got {value}")
@@ -134,9 +136,9 @@ def _strip_prefix(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]:
     """``{prefix}_accuracy`` -> ``accuracy`` etc., without the Trainer's timing entries."""
     start = f"{prefix}_"
     return {
-        key[len(start):]: float(value)
+        key[len(start) :]: float(value)
         for key, value in metrics.items()
-        if key.startswith(start) and key[len(start):] not in _TIMING_KEYS
+        if key.startswith(start) and key[len(start) :] not in _TIMING_KEYS
     }
 
 
@@ -259,9 +261,11 @@ def model_card(recipe: Recipe, result: RunResult) -> str:
         "",
         recipe.description or "",
         "",
-        f"Trained with hf-challenger (Challenger: Tomani & Cremers, arXiv 2205.15094) "
-        f"from the recipe `{recipe.name}`, arm `{result.arm}`, seed {result.seed}; test and validation "
-        "splits as the recipe's data section defines them.",
+        (
+            f"Trained with hf-challenger (Challenger: Tomani & Cremers, arXiv 2205.15094) "
+            f"from the recipe `{recipe.name}`, arm `{result.arm}`, seed {result.seed}; test and validation "
+            "splits as the recipe's data section defines them."
+        ),
         "",
         "## Metrics",
         "",
@@ -281,7 +285,7 @@ def model_card(recipe: Recipe, result: RunResult) -> str:
         "```python",
         f"from hf_challenger.models import {recipe.model_class}",
         "",
-        f"model = {recipe.model_class}.from_pretrained(\"path/to/this/folder\")",
+        f'model = {recipe.model_class}.from_pretrained("path/to/this/folder")',
         "```",
         "",
         "## Recipe",
@@ -542,7 +546,10 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
     tokens = None
     if at is not None and target_name == "embeddings":
         relevance = relevance.sum(dim=-1)  # [N, L]
-        shown = min(MAX_FIGURE_TOKENS, int(batch["attention_mask"].sum(dim=1).max()) if "attention_mask" in batch else relevance.shape[1])
+        shown = min(
+            MAX_FIGURE_TOKENS,
+            int(batch["attention_mask"].sum(dim=1).max()) if "attention_mask" in batch else relevance.shape[1],
+        )
         if shown < relevance.shape[1]:
             titles = [f"{title} (first {shown} of {relevance.shape[1]} positions)" for title in titles]
         relevance = relevance[:, :shown]

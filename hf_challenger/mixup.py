@@ -89,4 +89,6 @@ class MixupChallengerTrainer(ChallengerTrainer):
         self.mixup_input_key = mixup_input_key or self.model.main_input_name
 
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Tensor], *args: Any, **kwargs: Any) -> Tensor:
-        return super().training_step(model, mixup_batch(inputs, self.mixup_alpha, self.mixup_input_key), *args, **kwargs)
+        return super().training_step(
+            model, mixup_batch(inputs, self.mixup_alpha, self.mixup_input_key), *args, **kwargs
+        )

@@ -130,7 +130,7 @@ class Recipe:
         """``to_dict`` as YAML text."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def with_paths(self, data_dir: str | None = None, glove_path: str | None = None) -> "Recipe":
+    def with_paths(self, data_dir: str | None = None, glove_path: str | None = None) -> Recipe:
         """A copy with ``data.options.data_dir`` and/or ``model.glove_path`` replaced (None: kept)."""
         from dataclasses import replace
 
@@ -223,7 +223,9 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     top = _check_keys(mapping, "", TOP_LEVEL_KEYS, source)
     missing = [key for key in REQUIRED_KEYS if key not in top]
     if missing:
-        raise RecipeError(f"{source}: missing required section(s) {', '.join(missing)}; required: {', '.join(REQUIRED_KEYS)}")
+        raise RecipeError(
+            f"{source}: missing required section(s) {', '.join(missing)}; required: {', '.join(REQUIRED_KEYS)}"
+        )
     name = top["name"]
     if not isinstance(name, str) or not _NAME.match(name):
         raise RecipeError(f"{source}: name must be letters, digits, '_', '-' or '.', got {name!r}")
@@ -235,7 +237,9 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     classes = model_classes()
     class_name = model.get("class")
     if class_name not in classes:
-        raise RecipeError(f"{source}: model.class={class_name!r} is not a model of hf_challenger.models; allowed: {', '.join(sorted(classes))}")
+        raise RecipeError(
+            f"{source}: model.class={class_name!r} is not a model of hf_challenger.models; allowed: {', '.join(sorted(classes))}"
+        )
     config = _check_keys(model.get("config") or {}, "model.config.", _config_keys(classes[class_name]), source)
     glove_path = model.get("glove_path")
     if glove_path is not None and not isinstance(glove_path, str):
@@ -246,7 +250,9 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     from .data import BENCHMARKS, benchmark_options
 
     if benchmark not in BENCHMARKS:
-        raise RecipeError(f"{source}: data.benchmark={benchmark!r} is not a benchmark; allowed: {', '.join(BENCHMARKS)}")
+        raise RecipeError(
+            f"{source}: data.benchmark={benchmark!r} is not a benchmark; allowed: {', '.join(BENCHMARKS)}"
+        )
     options = data.get("options") or {}
     options = _check_keys(options, "data.options.", ("data_dir", *benchmark_options(benchmark)), source)
     per_class = data.get("train_per_class")
@@ -259,7 +265,9 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     allowed_training = training_field_names()
     training = top["training"] or {}
     if not isinstance(training, Mapping):
-        raise RecipeError(f"{source}: training must be a mapping of ChallengerTrainingArguments fields, got {training!r}")
+        raise RecipeError(
+            f"{source}: training must be a mapping of ChallengerTrainingArguments fields, got {training!r}"
+        )
     _check_training_keys(training, "training.", source, allowed_training)
 
     mixup_alpha = None
@@ -274,11 +282,15 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
 
     raw_arms = top.get("arms") or {"challenger": {}}
     if not isinstance(raw_arms, Mapping) or not raw_arms:
-        raise RecipeError(f"{source}: arms must be a non-empty mapping of arm name -> training overrides, got {raw_arms!r}")
+        raise RecipeError(
+            f"{source}: arms must be a non-empty mapping of arm name -> training overrides, got {raw_arms!r}"
+        )
     arms: dict[str, dict[str, Any]] = {}
     for arm, overrides in raw_arms.items():
         if not isinstance(arm, str) or not _NAME.match(arm):
-            raise RecipeError(f"{source}: arm name {arm!r} must be letters, digits, '_', '-' or '.' (it names a folder)")
+            raise RecipeError(
+                f"{source}: arm name {arm!r} must be letters, digits, '_', '-' or '.' (it names a folder)"
+            )
         overrides = overrides or {}
         if not isinstance(overrides, Mapping):
             raise RecipeError(f"{source}: arms.{arm} must be a mapping of training overrides, got {overrides!r}")
@@ -313,7 +325,9 @@ def _parse_evaluation(section: Any, source: str) -> Evaluation:
             _positive_int(section[key], f"evaluation.{key}", source)
     n_resamples = section.get("n_resamples", 0)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 0:
-        raise RecipeError(f"{source}: evaluation.n_resamples must be an integer >= 0 (0: no interval), got {n_resamples!r}")
+        raise RecipeError(
+            f"{source}: evaluation.n_resamples must be an integer >= 0 (0: no interval), got {n_resamples!r}"
+        )
     confidence = section.get("confidence", 0.9)
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise RecipeError(f"{source}: evaluation.confidence must lie in (0, 1), got {confidence!r}")
@@ -422,7 +436,9 @@ def load_recipe_data(recipe: Recipe) -> Any:
     datasets = load_benchmark(recipe.benchmark, **recipe.data_options)
     for split in ("train", "test"):
         if split not in datasets:
-            raise RecipeError(f"{recipe.source}: benchmark {recipe.benchmark!r} gave splits {list(datasets)}; a '{split}' split is needed")
+            raise RecipeError(
+                f"{recipe.source}: benchmark {recipe.benchmark!r} gave splits {list(datasets)}; a '{split}' split is needed"
+            )
     if recipe.train_per_class is not None:
         datasets["train"] = make_tiny(datasets["train"], per_class=recipe.train_per_class, seed=recipe.subset_seed)
     return datasets
@@ -497,13 +513,13 @@ def build_trainer(recipe: Recipe, model: Any, args: Any, datasets: Any) -> Any:
     metric_options: dict[str, Any] = {"n_bins": evaluation.n_bins}
     if task == "multi_label":
         metric_options.update(n_resamples=evaluation.n_resamples, confidence=evaluation.confidence)
-    kwargs: dict[str, Any] = dict(
-        model=model,
-        args=args,
-        train_dataset=datasets["train"],
-        eval_dataset=datasets["validation"] if "validation" in datasets else None,
-        compute_metrics=make_compute_metrics(task, **metric_options),
-    )
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "args": args,
+        "train_dataset": datasets["train"],
+        "eval_dataset": datasets.get("validation"),
+        "compute_metrics": make_compute_metrics(task, **metric_options),
+    }
     if recipe.mixup_alpha is not None:
         from .mixup import MixupChallengerTrainer
 

@@ -30,8 +30,14 @@ def recipe_path(tmp_path_factory) -> Path:
             "train_per_class": 1,
         },
         "training": {
-            "learning_rate": 1e-3, "max_steps": 5, "per_device_train_batch_size": 10, "per_device_eval_batch_size": 500,
-            "logging_steps": 1, "save_strategy": "no", "report_to": "none", "challenger_top_k": 3,
+            "learning_rate": 1e-3,
+            "max_steps": 5,
+            "per_device_train_batch_size": 10,
+            "per_device_eval_batch_size": 500,
+            "logging_steps": 1,
+            "save_strategy": "no",
+            "report_to": "none",
+            "challenger_top_k": 3,
         },
         "arms": {"base": {"challenger_enabled": False}, "challenger": {}},
     }
@@ -42,12 +48,26 @@ def recipe_path(tmp_path_factory) -> Path:
 
 def test_parse_overrides_converts_types_and_reports_only_given_fields():
     values = parse_overrides(
-        ["--learning_rate", "1e-3", "--challenger_enabled", "false", "--challenger_num_features", "128",
-         "--num_train_epochs=7", "--report_to", "none", "--no_remove_unused_columns"]
+        [
+            "--learning_rate",
+            "1e-3",
+            "--challenger_enabled",
+            "false",
+            "--challenger_num_features",
+            "128",
+            "--num_train_epochs=7",
+            "--report_to",
+            "none",
+            "--no_remove_unused_columns",
+        ]
     )
     assert values == {
-        "learning_rate": 0.001, "challenger_enabled": False, "challenger_num_features": "128",
-        "num_train_epochs": 7.0, "report_to": "none", "remove_unused_columns": False,
+        "learning_rate": 0.001,
+        "challenger_enabled": False,
+        "challenger_num_features": "128",
+        "num_train_epochs": 7.0,
+        "report_to": "none",
+        "remove_unused_columns": False,
     }
     assert parse_overrides([]) == {}
 
@@ -68,8 +88,22 @@ def test_parse_overrides_errors(argv, message):
 
 def test_train_applies_overrides_and_arm(recipe_path, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["train", str(recipe_path), "--arm", "base", "--max_steps", "3", "--learning_rate", "0.02",
-            "--seed", "7", "--output_dir", str(out), "--challenger_enabled", "true"]
+    argv = [
+        "train",
+        str(recipe_path),
+        "--arm",
+        "base",
+        "--max_steps",
+        "3",
+        "--learning_rate",
+        "0.02",
+        "--seed",
+        "7",
+        "--output_dir",
+        str(out),
+        "--challenger_enabled",
+        "true",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "cli_test: test metrics" in printed and "Saved to" in printed

@@ -38,9 +38,17 @@ def write_tiny_recipe(folder: Path, cache_dir: Path) -> Path:
             "train_per_class": 2,
         },
         "training": {
-            "learning_rate": 1e-3, "max_steps": 4, "per_device_train_batch_size": 10,
-            "per_device_eval_batch_size": 500, "logging_steps": 2, "save_strategy": "no", "report_to": "none",
-            "challenger_top_k": 3, "challenger_num_features": 0.05, "challenger_alpha": 1.0, "challenger_beta": 1.0,
+            "learning_rate": 1e-3,
+            "max_steps": 4,
+            "per_device_train_batch_size": 10,
+            "per_device_eval_batch_size": 500,
+            "logging_steps": 2,
+            "save_strategy": "no",
+            "report_to": "none",
+            "challenger_top_k": 3,
+            "challenger_num_features": 0.05,
+            "challenger_alpha": 1.0,
+            "challenger_beta": 1.0,
         },
         "evaluation": {"figure_samples": 4},
         "arms": {"base": {"challenger_enabled": False}, "challenger": {}},
@@ -75,7 +83,12 @@ def test_compare_writes_json_markdown_and_figures(compared):
     out = compared["out"]
     results = json.loads((out / "results.json").read_text())
     assert results["seeds"] == [0, 1] and results["task"] == "single_label"
-    assert [(r["arm"], r["seed"]) for r in results["runs"]] == [("base", 0), ("base", 1), ("challenger", 0), ("challenger", 1)]
+    assert [(r["arm"], r["seed"]) for r in results["runs"]] == [
+        ("base", 0),
+        ("base", 1),
+        ("challenger", 0),
+        ("challenger", 1),
+    ]
     for arm in ("base", "challenger"):
         values = [r["test"]["accuracy"] for r in results["runs"] if r["arm"] == arm]
         stats = results["summary"][arm]["accuracy"]
@@ -121,9 +134,15 @@ def test_each_arm_and_seed_is_saved_and_reloads_with_its_metrics(compared):
 
 def run(arm: str, seed: int, accuracy_value: float, ece_value: float) -> RunResult:
     return RunResult(
-        arm=arm, seed=seed, output_dir="", metrics={"accuracy": accuracy_value, "ece": ece_value, "nll": 1.0, "brier": 0.1},
-        validation={"accuracy": 0.5}, train_runtime=2.0, training={},
-        logits=np.zeros((1, 2)), labels=np.zeros(1),
+        arm=arm,
+        seed=seed,
+        output_dir="",
+        metrics={"accuracy": accuracy_value, "ece": ece_value, "nll": 1.0, "brier": 0.1},
+        validation={"accuracy": 0.5},
+        train_runtime=2.0,
+        training={},
+        logits=np.zeros((1, 2)),
+        labels=np.zeros(1),
     )
 
 
@@ -135,8 +154,13 @@ def test_summary_and_table_are_mean_and_sample_std():
     assert "45.00 ± 7.07" in table and "20.00 ± 14.14" in table and "70.00 ± 0.00" in table
     markdown = format_table(summary, "single_label", markdown=True)
     assert markdown.splitlines()[0].startswith("| Arm | Accuracy (%) ↑ | NLL ↓ | Brier ↓ | ECE (%) ↓ |")
-    multi = {"base": {"macro_auc": {"mean": 0.9, "std": 0.01, "n": 3}, "macro_auc_lower": {"mean": 0.88, "std": 0, "n": 3},
-                      "macro_auc_upper": {"mean": 0.92, "std": 0, "n": 3}}}
+    multi = {
+        "base": {
+            "macro_auc": {"mean": 0.9, "std": 0.01, "n": 3},
+            "macro_auc_lower": {"mean": 0.88, "std": 0, "n": 3},
+            "macro_auc_upper": {"mean": 0.92, "std": 0, "n": 3},
+        }
+    }
     assert "0.9000 ± 0.0100" in format_table(multi, "multi_label") and "CI lower" in format_table(multi, "multi_label")
 
 
@@ -146,7 +170,10 @@ def test_seeds_and_arms_parsing(compared):
         with pytest.raises(ValueError, match="seeds|seed"):
             parse_seeds(bad)
     recipe = compared["recipe"]
-    assert select_arms(recipe, None) == ["base", "challenger"] and select_arms(recipe, "challenger,base") == ["challenger", "base"]
+    assert select_arms(recipe, None) == ["base", "challenger"] and select_arms(recipe, "challenger,base") == [
+        "challenger",
+        "base",
+    ]
     with pytest.raises(ValueError, match=r"no arm\(s\) \['pgd'\]; allowed: base, challenger"):
         select_arms(recipe, "base,pgd")
 
@@ -171,9 +198,28 @@ def test_compare_under_torchrun_two_cpu_processes(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "hf_challenger.cli",
-         "compare", str(recipe_path), "--seeds", "1", "--arms", "challenger", "--output_dir", str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "hf_challenger.cli",
+            "compare",
+            str(recipe_path),
+            "--seeds",
+            "1",
+            "--arms",
+            "challenger",
+            "--output_dir",
+            str(out),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("test metrics, mean ± std") == 1  # only the main process prints
@@ -202,8 +248,17 @@ def write_ecg_folder(folder: Path) -> None:
         rows.append(f'{ecg_id},{ecg_id}.0,50.0,1,"{patterns[index % 4]}",{index // 4 + 1},{name},x')
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         signal = 0.2 * rng.standard_normal((1000, 12)) + (index % 4) * 0.1
-        wfdb.wrsamp(Path(name).name, fs=100, units=["mV"] * 12, sig_name=LEADS, p_signal=signal, fmt=["16"] * 12,
-                    adc_gain=[1000.0] * 12, baseline=[0] * 12, write_dir=str((folder / name).parent))
+        wfdb.wrsamp(
+            Path(name).name,
+            fs=100,
+            units=["mV"] * 12,
+            sig_name=LEADS,
+            p_signal=signal,
+            fmt=["16"] * 12,
+            adc_gain=[1000.0] * 12,
+            baseline=[0] * 12,
+            write_dir=str((folder / name).parent),
+        )
     (folder / "ptbxl_database.csv").write_text("\n".join(rows) + "\n")
 
 
@@ -211,7 +266,9 @@ def test_compare_multi_label_ecg_with_mixup(tmp_path, monkeypatch, capsys):
     import hf_challenger.mixup as mixup_module
 
     write_ecg_folder(tmp_path / "ptbxl")
-    recipe = yaml.safe_load((Path(__file__).resolve().parent.parent / "recipes" / "ptbxl_superdiagnostic_mixup.yaml").read_text())
+    recipe = yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "recipes" / "ptbxl_superdiagnostic_mixup.yaml").read_text()
+    )
     recipe["model"]["config"].update(filters=[4, 4, 4], head_hidden_size=8)
     recipe["data"]["options"]["cache_dir"] = str(tmp_path / "cache")
     recipe["training"].update(max_steps=2, per_device_train_batch_size=8, eval_strategy="no", challenger_top_k=2)
@@ -222,7 +279,10 @@ def test_compare_multi_label_ecg_with_mixup(tmp_path, monkeypatch, capsys):
     original = mixup_module.mixup_batch
     monkeypatch.setattr(mixup_module, "mixup_batch", lambda *a, **k: calls.append(1) or original(*a, **k))
     out = tmp_path / "out"
-    assert main(["compare", str(path), "--seeds", "1", "--output_dir", str(out), "--data_dir", str(tmp_path / "ptbxl")]) == 0
+    assert (
+        main(["compare", str(path), "--seeds", "1", "--output_dir", str(out), "--data_dir", str(tmp_path / "ptbxl")])
+        == 0
+    )
     assert len(calls) == 4  # mixup on every training step of both arms, never at evaluation
     printed = capsys.readouterr().out
     assert "macro AUC ↑" in printed and "CI lower" in printed

@@ -25,9 +25,18 @@ RECIPE_FILES = sorted(RECIPES.glob("*.yaml"))
 
 #: One recipe per row of the paper's Tables 2-4 and Figures 3-4.
 PAPER_ROWS = {
-    "tiny_mnist", "mnist", "cifar10", "reuters", "newsgroups", "tiny_mnist_ablations", "tiny_mnist_topk",
-    *(f"ptbxl_{task}_{variant}" for task in ("all", "diagnostic", "subdiagnostic", "superdiagnostic")
-      for variant in ("dropout", "mixup")),
+    "tiny_mnist",
+    "mnist",
+    "cifar10",
+    "reuters",
+    "newsgroups",
+    "tiny_mnist_ablations",
+    "tiny_mnist_topk",
+    *(
+        f"ptbxl_{task}_{variant}"
+        for task in ("all", "diagnostic", "subdiagnostic", "superdiagnostic")
+        for variant in ("dropout", "mixup")
+    ),
 }
 
 
@@ -121,13 +130,22 @@ def test_text_recipes_attribute_embeddings_with_glove():
     [
         ({"trainig": {}}, "unknown key 'trainig' (did you mean 'training'?)"),
         ({"training": {"learnig_rate": 1e-3}}, "training.'learnig_rate' (did you mean 'learning_rate'?)"),
-        ({"arms": {"base": {"challenger_alpah": 1.0}}}, "arms.base.'challenger_alpah' (did you mean 'challenger_alpha'?)"),
+        (
+            {"arms": {"base": {"challenger_alpah": 1.0}}},
+            "arms.base.'challenger_alpah' (did you mean 'challenger_alpha'?)",
+        ),
         ({"arms": {"base": {"seed": 3}}}, "arms.base.seed is set per seed and arm by the runner"),
         ({"arms": {"a/b": {}}}, "arm name 'a/b'"),
         ({"model": {"class": "Nope"}}, "model.class='Nope' is not a model of hf_challenger.models; allowed:"),
-        ({"model": {"class": "VGGForImageClassification", "config": {"dept": 11}}}, "model.config.'dept' (did you mean 'depth'?)"),
+        (
+            {"model": {"class": "VGGForImageClassification", "config": {"dept": 11}}},
+            "model.config.'dept' (did you mean 'depth'?)",
+        ),
         ({"data": {"benchmark": "imagenet"}}, "data.benchmark='imagenet' is not a benchmark; allowed: mnist"),
-        ({"data": {"benchmark": "mnist", "options": {"sauce": "hub"}}}, "data.options.'sauce' (did you mean 'source'?)"),
+        (
+            {"data": {"benchmark": "mnist", "options": {"sauce": "hub"}}},
+            "data.options.'sauce' (did you mean 'source'?)",
+        ),
         ({"data": {"benchmark": "mnist", "train_per_class": 0}}, "data.train_per_class must be an integer >= 1"),
         ({"mixup": {"alpha": 0}}, "mixup.alpha must be a number > 0"),
         ({"evaluation": {"confidence": 1.5}}, "evaluation.confidence must lie in (0, 1)"),
