@@ -213,7 +213,7 @@ def measure_memory(batch_size: int, steps: int) -> dict[str, dict[str, float]]:
 
 def table(times: dict, memory: dict | None) -> str:
     lines = [
-        "| network | arm | median step (s) | time vs plain | peak extra RSS (MiB) | memory vs plain |",
+        "| network | arm | median step (s) | time vs plain | peak extra memory (MiB) | memory vs plain |",
         "|---|---|---|---|---|---|",
     ]
     for case in CASES:
