@@ -551,7 +551,7 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
             int(batch["attention_mask"].sum(dim=1).max()) if "attention_mask" in batch else relevance.shape[1],
         )
         if shown < relevance.shape[1]:
-            titles = [f"{title} (first {shown} of {relevance.shape[1]} positions)" for title in titles]
+            titles = [f"{title}\n(first {shown} of {relevance.shape[1]} positions)" for title in titles]
         relevance = relevance[:, :shown]
         tokens = _tokens(test_dataset, inputs[:, :shown])
         inputs = None

@@ -494,6 +494,13 @@ def build_model(recipe: Recipe, datasets: Any) -> Any:
 
             path = default_glove_path(config.get("embedding_dim", 100))
         matrix = glove_embedding_matrix(get_vocabulary(datasets), Path(path).expanduser())
+        for key, size in (("vocab_size", matrix.shape[0]), ("embedding_dim", matrix.shape[1])):
+            given = config.pop(key, size)  # both come from the matrix [V, d]
+            if given != size:
+                raise RecipeError(
+                    f"{recipe.source}: model.config.{key}={given}, but the GloVe matrix for the data's vocabulary "
+                    f"({path}) is {tuple(matrix.shape)}; remove {key} or make it {size}"
+                )
         return model_class.from_embeddings(matrix, **config)
     return model_class(model_class.config_class(**config))
 

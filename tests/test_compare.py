@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from transformers import AutoModelForImageClassification, default_data_collator
+from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification, default_data_collator
 
 from hf_challenger.cli import main
 from hf_challenger.compare import RunResult, figure_indices, format_table, parse_seeds, select_arms, summarize
+from hf_challenger.data import get_vocabulary
 from hf_challenger.metrics import accuracy
 from hf_challenger.models import VGGForImageClassification
 from hf_challenger.recipe import load_recipe, load_recipe_data
@@ -293,3 +294,34 @@ def test_compare_multi_label_ecg_with_mixup(tmp_path, monkeypatch, capsys):
         assert 0.0 <= test["macro_auc_lower"] <= test["macro_auc"] <= test["macro_auc_upper"] <= 1.0
     assert (out / "attribution_maps-challenger.png").read_bytes()[:8] == PNG
     assert not (out / "reliability_diagrams.png").exists()  # top-label reliability is single-label only
+
+
+def test_compare_text_recipe_with_a_glove_file(tmp_path):
+    """The 20 Newsgroups recipe on a bydate-layout folder with a small GloVe text file: the embedding
+    matrix comes from GloVe, Challenger attributes the embedding output, the figure shows tokens."""
+    from data_fixtures import write_bydate
+
+    write_bydate(tmp_path / "news", per_group=6)
+    glove = tmp_path / "glove.txt"
+    rng = np.random.default_rng(0)
+    words = ["orbit", "rocket", "pixel", "render", "god", "belief", "message", "number", "common", "words"]
+    glove.write_text("".join(f"{w} " + " ".join(f"{v:.4f}" for v in rng.standard_normal(8)) + "\n" for w in words))
+    recipe = yaml.safe_load((Path(__file__).resolve().parent.parent / "recipes" / "newsgroups.yaml").read_text())
+    recipe["model"]["config"].update(embedding_dim=8, num_filters=4, hidden_size=8)
+    recipe["data"]["options"].update(max_length=160, min_frequency=1, validation_size=3, cache_dir=str(tmp_path / "c"))
+    recipe["training"].update(max_steps=2, per_device_train_batch_size=8, eval_strategy="no", challenger_top_k=2)
+    recipe["training"]["logging_steps"] = 1
+    recipe["evaluation"] = {"figure_samples": 3}
+    path = tmp_path / "news.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "out"
+    argv = ["compare", str(path), "--seeds", "1", "--output_dir", str(out), "--data_dir", str(tmp_path / "news")]
+    assert main([*argv, "--glove_path", str(glove)]) == 0
+    model = AutoModelForSequenceClassification.from_pretrained(out / "challenger" / "seed-0")
+    vocabulary = get_vocabulary(load_recipe_data(load_recipe(path).with_paths(data_dir=str(tmp_path / "news"))))
+    row = vocabulary.tokens.index("orbit")
+    expected = [float(v) for v in glove.read_text().splitlines()[0].split()[1:]]
+    np.testing.assert_allclose(model.get_input_embeddings().weight[row].detach().numpy(), expected, atol=1e-6)
+    logged = json.loads((out / "challenger" / "seed-0" / "log_history.json").read_text())
+    assert any(entry.get("challenger_challenged_rows", 0) > 0 for entry in logged)
+    assert (out / "attribution_maps-challenger.png").read_bytes()[:8] == PNG
