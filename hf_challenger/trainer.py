@@ -28,10 +28,10 @@ from .challenge import (
     draw_topk_targets,
     select_features,
 )
-from .challenge.modes import frozen_eval, native_forward
 from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
 from .lrp import EpsilonLRP
+from .lrp.modes import frozen_eval
 
 RNG_STATE_NAME = "challenger_rng_state"
 
@@ -211,7 +211,7 @@ class ChallengerTrainer(Trainer):
             return draw_topk_targets(logits, cfg.top_k, gen)
 
         attribution_inputs = {k: v for k, v in sub.items() if k not in self._label_keys()}
-        with self.challenger_stats.timed(), native_forward(self._bound_model):
+        with self.challenger_stats.timed():
             relevance = self._lrp.attribute_with_logits(
                 attribution_inputs, select, at=self._at, input_key=self._input_key if self._at is None else None
             ).relevance

@@ -231,6 +231,44 @@ def test_half_precision_model_attributes_in_float32(generator):
     torch.testing.assert_close(relevance, EpsilonLRP(reference_model).attribute(x.float(), targets))
 
 
+def test_accelerate_mixed_precision_forward_is_bypassed(generator):
+    from accelerate import Accelerator
+
+    model = VGGStyle(batch_norm=True)
+    randomise_batch_norms(model, generator)
+    x, targets = image_batch(generator)
+    expected = EpsilonLRP(model).attribute(x.float(), targets)
+    prepared = Accelerator(mixed_precision="bf16", cpu=True).prepare(model)
+    assert "_original_forward" in prepared.__dict__  # forward now enters autocast itself
+    patched = prepared.forward
+    relevance = EpsilonLRP(prepared).attribute(x.float(), targets)
+    assert relevance.dtype == torch.float32
+    assert torch.equal(relevance, expected)
+    assert prepared.forward is patched  # and the wrapper is back afterwards
+
+
+def test_layer_outputs_are_freed_without_the_garbage_collector(generator):
+    """No reference cycle keeps the pass's activations alive after it returns."""
+    import gc
+    import weakref
+
+    model = VGGStyle(batch_norm=True).double()
+    randomise_batch_norms(model, generator)
+    lrp = EpsilonLRP(model)
+    outputs: list[weakref.ref] = []
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.BatchNorm2d, nn.Linear)):
+            module.register_forward_hook(lambda m, i, out: outputs.append(weakref.ref(out)))
+    x, targets = image_batch(generator)
+    gc.disable()
+    try:
+        relevance = lrp.attribute(x, targets)
+        assert outputs and all(ref() is None for ref in outputs)
+    finally:
+        gc.enable()
+    assert relevance.shape == x.shape
+
+
 def test_ddp_wrapped_model_uses_inner_module(tmp_path, generator):
     import torch.distributed as dist
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from .layer_map import LayerMap, default_layer_map, rule_for
+from .modes import frozen_eval
 from .rules import PassState
 
 TargetSelector = Callable[[Tensor], Tensor]
@@ -66,7 +67,8 @@ class EpsilonLRP:
     Hooks are registered on the model once, when the engine is built, and do nothing outside
     :meth:`attribute`; call :meth:`remove` (or use the engine as a context manager) to take them off.
     During a call the model runs in eval mode (BatchNorm uses its running statistics and does not
-    update them, dropout is off), in at least float32 with autocast disabled, and gradients are taken
+    update them, dropout is off), in at least float32 with autocast disabled (also inside Accelerate's
+    mixed-precision ``forward`` wrapper), and gradients are taken
     with :func:`torch.autograd.grad` for the attributed tensor only, so no parameter ``.grad`` is
     touched. Module modes and ``inplace`` flags are restored afterwards.
 
@@ -225,8 +227,7 @@ class EpsilonLRP:
         ``select_targets`` maps the logits ``[B, C]`` to int64 targets ``[B]`` (e.g. a class drawn from
         each row's top-K), so no separate prediction pass is needed.
         """
-        model = self.model
-        with self._attribution_mode(at), torch.enable_grad():
+        with self._attribution_mode(at):
             args, kwargs, attributed = self._prepare_inputs(inputs, at, input_key)
             logits = extract_logits(self._run(args, kwargs))
             if at is not None:
@@ -336,16 +337,13 @@ class EpsilonLRP:
                 raise ValueError(f"at= must be a submodule of the model, got {type(at).__name__}")
             if at not in self._at_hooks:
                 self._at_hooks[at] = at.register_forward_hook(self._at_hook)
-        modes = {m: m.training for m in model.modules()}
         self._at_subtree = frozenset(at.modules()) if at is not None else frozenset()
         self._attributed = None
         self._state = PassState(self.epsilon)
-        device_type = next((p.device.type for p in model.parameters()), "cpu")
         try:
-            model.eval()
             for m in self._inplace_modules:
                 m.inplace = False
-            with torch.autocast(device_type=device_type, enabled=False):
+            with frozen_eval(model):
                 yield
         finally:
             self._state = None
@@ -353,5 +351,3 @@ class EpsilonLRP:
             self._at_subtree = frozenset()
             for m in self._inplace_modules:
                 m.inplace = True
-            for m, training in modes.items():
-                m.training = training

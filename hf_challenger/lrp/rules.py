@@ -79,9 +79,12 @@ class EpsilonRule(Rule):
     def on_output(self, name: str, module: nn.Module, output: Tensor, state: PassState) -> None:
         gate = _ScaleGate()
         epsilon = state.epsilon
+        # The hook lives on ``output``; holding ``output`` itself in the closure would make a
+        # reference cycle that keeps every layer output alive until the garbage collector runs.
+        z = output.detach()
 
         def scale(grad: Tensor) -> Tensor | None:
-            return epsilon_scaled(grad, output, epsilon) if gate.active else None
+            return epsilon_scaled(grad, z, epsilon) if gate.active else None
 
         output.register_hook(scale)
         if self.mergeable:

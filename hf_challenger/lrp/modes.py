@@ -1,4 +1,8 @@
-"""Context managers for the extra passes of a Challenger step (attribution, attack gradients)."""
+"""Running a model for an extra pass (attribution, attack gradients) without touching training.
+
+:func:`frozen_eval` puts the model in eval mode (BatchNorm uses and keeps its running statistics,
+dropout is off), switches autocast off, and restores every module's mode afterwards.
+"""
 
 from __future__ import annotations
 
@@ -32,9 +36,10 @@ def native_forward(model: nn.Module) -> Iterator[None]:
 
 @contextmanager
 def frozen_eval(model: nn.Module) -> Iterator[None]:
-    """Eval mode (no BatchNorm statistic update, no dropout) with autocast off; modes restored.
+    """Eval mode, autocast off (also under Accelerate's patched forward), gradients enabled.
 
-    Used by the FGSM/PGD attack passes; the LRP engine has its own equivalent.
+    Every module's ``training`` flag is restored on exit, so a model with mixed modes comes back as
+    it was.
     """
     modes = {module: module.training for module in model.modules()}
     device_type = next((p.device.type for p in model.parameters()), "cpu")
