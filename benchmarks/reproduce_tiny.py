@@ -56,7 +56,9 @@ def _run(job: tuple[str, int, str]) -> tuple[Any, dict[str, float]]:
 
     arm, seed, output_dir = job
     recipe = _STATE["recipe"]
-    values = run_training_values(recipe, arm, seed, Path(output_dir) / arm / f"seed-{seed}")
+    values = run_training_values(
+        recipe, arm, seed, Path(output_dir) / arm / f"seed-{seed}"
+    )
     values.update(disable_tqdm=True)
     result = train_and_evaluate(recipe, arm, values, _STATE["datasets"], quiet=True)
     model = model_classes()[recipe.model_class].from_pretrained(result.output_dir)
@@ -68,17 +70,26 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
 
 
-def filter_tables(filters: dict[str, list[dict[str, float]]]) -> tuple[str, dict[str, Any]]:
+def filter_tables(
+    filters: dict[str, list[dict[str, float]]],
+) -> tuple[str, dict[str, Any]]:
     """Markdown tables of filter cosine similarity: per arm (mean over layers), and per layer."""
     summary: dict[str, Any] = {"mean_over_layers": {}, "per_layer": {}}
-    lines = ["| Arm | mean filter cosine similarity (mean over layers) | Seeds |", "|---|:---:|:---:|"]
+    lines = [
+        "| Arm | mean filter cosine similarity (mean over layers) | Seeds |",
+        "|---|:---:|:---:|",
+    ]
     for arm, runs in filters.items():
         mean, std = _mean_std([float(np.nanmean(list(run.values()))) for run in runs])
         summary["mean_over_layers"][arm] = {"mean": mean, "std": std, "n": len(runs)}
         lines.append(f"| {arm} | {mean:.4f} ± {std:.4f} | {len(runs)} |")
     arms = list(filters)
     layers = list(next(iter(filters.values()))[0])
-    lines += ["", "| Layer | " + " | ".join(arms) + " |", "|---|" + ":---:|" * len(arms)]
+    lines += [
+        "",
+        "| Layer | " + " | ".join(arms) + " |",
+        "|---|" + ":---:|" * len(arms),
+    ]
     for layer in layers:
         cells = []
         for arm in arms:
@@ -90,19 +101,43 @@ def filter_tables(filters: dict[str, list[dict[str, float]]]) -> tuple[str, dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--recipe", default="recipes/tiny_mnist_ablations.yaml")
     parser.add_argument("--arms", default="base,challenger,random")
-    parser.add_argument("--seeds", default="5", help="count N (seeds 0..N-1) or a comma list")
-    parser.add_argument("--workers", type=int, default=2, help="parallel training processes")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--output-dir", default="runs/reproduce_tiny", help="saved models, one folder per arm/seed")
-    parser.add_argument("--results", default="benchmarks/results/reproduce_tiny", help="prefix of the .json/.md files")
+    parser.add_argument(
+        "--seeds", default="5", help="count N (seeds 0..N-1) or a comma list"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="parallel training processes"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads per process"
+    )
+    parser.add_argument(
+        "--output-dir",
+        default="runs/reproduce_tiny",
+        help="saved models, one folder per arm/seed",
+    )
+    parser.add_argument(
+        "--results",
+        default="benchmarks/results/reproduce_tiny",
+        help="prefix of the .json/.md files",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1 or args.threads < 1:
-        parser.error(f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}")
+        parser.error(
+            f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}"
+        )
 
-    from hf_challenger.compare import describe_data, format_table, parse_seeds, select_arms, summarize
+    from hf_challenger.compare import (
+        describe_data,
+        format_table,
+        parse_seeds,
+        select_arms,
+        summarize,
+    )
     from hf_challenger.recipe import load_recipe, load_recipe_data
 
     start = time.perf_counter()
@@ -117,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     context = mp.get_context("fork")
     # One fresh process per run: a trained run leaves ~1-2 GB behind in its process (seen on CPU).
     with context.Pool(
-        args.workers, initializer=_init_worker, initargs=(args.recipe, args.threads), maxtasksperchild=1
+        args.workers,
+        initializer=_init_worker,
+        initargs=(args.recipe, args.threads),
+        maxtasksperchild=1,
     ) as pool:
         for index, (result, layer_cos) in enumerate(pool.imap_unordered(_run, jobs), 1):
             results[(result.arm, result.seed)] = result
@@ -130,10 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     runs = [results[(arm, seed)] for arm in arms for seed in seeds]
     summary = summarize(runs)
     validation_summary = {
-        arm: {key[len("validation_") :]: v for key, v in stats.items() if key.startswith("validation_")}
+        arm: {
+            key[len("validation_") :]: v
+            for key, v in stats.items()
+            if key.startswith("validation_")
+        }
         for arm, stats in summary.items()
     }
-    cos_text, cos_summary = filter_tables({arm: [filters[(arm, seed)] for seed in seeds] for arm in arms})
+    cos_text, cos_summary = filter_tables(
+        {arm: [filters[(arm, seed)] for seed in seeds] for arm in arms}
+    )
     wall = time.perf_counter() - start
     train_time = {arm: summary[arm]["train_runtime"]["mean"] for arm in arms}
     text = "\n".join(
@@ -154,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             "",
             cos_text,
             "",
-            "Mean training time per run (s): " + ", ".join(f"{arm} {t:.0f}" for arm, t in train_time.items()),
+            "Mean training time per run (s): "
+            + ", ".join(f"{arm} {t:.0f}" for arm, t in train_time.items()),
             f"Wall time: {wall:.0f} s ({args.workers} worker(s) x {args.threads} thread(s), {os.cpu_count()} CPUs).",
             "",
         ]
@@ -171,15 +216,26 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary,
         "filter_cosine_similarity": cos_summary,
         "runs": [
-            {"arm": r.arm, "seed": r.seed, "test": r.metrics, "validation": r.validation, "train_runtime": r.train_runtime}
+            {
+                "arm": r.arm,
+                "seed": r.seed,
+                "test": r.metrics,
+                "validation": r.validation,
+                "train_runtime": r.train_runtime,
+            }
             for r in runs
         ],
         "wall_time_s": wall,
         "workers": args.workers,
         "threads": args.threads,
     }
-    prefix.with_suffix(".json").write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
-    print(f"Written {prefix.with_suffix('.md')} and {prefix.with_suffix('.json')}", flush=True)
+    prefix.with_suffix(".json").write_text(
+        json.dumps(document, indent=2, default=str), encoding="utf-8"
+    )
+    print(
+        f"Written {prefix.with_suffix('.md')} and {prefix.with_suffix('.json')}",
+        flush=True,
+    )
     return 0
 
 

@@ -64,7 +64,9 @@ def _run_job(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
         values = run_training_values(recipe, "challenger", seed, run_dir, overrides)
         values.update(disable_tqdm=True, logging_strategy="no")
         start = time.perf_counter()
-        result = train_and_evaluate(recipe, "challenger", values, _STATE["datasets"], quiet=True)
+        result = train_and_evaluate(
+            recipe, "challenger", values, _STATE["datasets"], quiet=True
+        )
         wall = time.perf_counter() - start
         filters = _filter_similarity(recipe, run_dir)
     finally:
@@ -100,18 +102,26 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not a JSON line: {error}") from error
+                raise ValueError(
+                    f"{path}:{number}: not a JSON line: {error}"
+                ) from error
     return records
 
 
-def summarize(records: list[dict[str, Any]], split: str = "validation") -> list[dict[str, Any]]:
+def summarize(
+    records: list[dict[str, Any]], split: str = "validation"
+) -> list[dict[str, Any]]:
     """Per setting: mean and std (ddof=1) over seeds of accuracy, NLL, ECE on ``split``."""
     by_setting: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_setting.setdefault(record["setting"], []).append(record)
     rows = []
     for name, group in by_setting.items():
-        row: dict[str, Any] = {"setting": name, "overrides": group[0]["overrides"], "n": len(group)}
+        row: dict[str, Any] = {
+            "setting": name,
+            "overrides": group[0]["overrides"],
+            "n": len(group),
+        }
         row["seeds"] = sorted(r["seed"] for r in group)
         for key in ("accuracy", "nll", "ece"):
             values = np.array([r[split][key] for r in group], dtype=float)
@@ -146,34 +156,52 @@ def parse_settings(files: list[str], inline: list[str]) -> dict[str, dict[str, A
             raise FileNotFoundError(f"settings file {path} does not exist")
         loaded = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a JSON object of name -> overrides, got {type(loaded).__name__}")
+            raise TypeError(
+                f"{path}: expected a JSON object of name -> overrides, got {type(loaded).__name__}"
+            )
         settings.update(loaded)
     for item in inline:
         name, sep, text = item.partition("=")
         if not sep:
-            raise ValueError(f"--setting must be NAME='{{json overrides}}', got {item!r}")
+            raise ValueError(
+                f"--setting must be NAME='{{json overrides}}', got {item!r}"
+            )
         settings[name] = json.loads(text)
     for name, overrides in settings.items():
         if not isinstance(overrides, dict):
-            raise ValueError(f"setting {name!r}: overrides must be a JSON object, got {overrides!r}")
+            raise TypeError(
+                f"setting {name!r}: overrides must be a JSON object, got {overrides!r}"
+            )
     return settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--recipe", default="recipes/tiny_mnist.yaml")
-    parser.add_argument("--settings", action="append", default=[], help="JSON file: name -> overrides")
-    parser.add_argument("--setting", action="append", default=[], help="NAME='{json overrides}'")
+    parser.add_argument(
+        "--settings", action="append", default=[], help="JSON file: name -> overrides"
+    )
+    parser.add_argument(
+        "--setting", action="append", default=[], help="NAME='{json overrides}'"
+    )
     parser.add_argument("--seeds", default="0,1", help="comma list of training seeds")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads per worker"
+    )
     parser.add_argument("--out", default="benchmarks/results/sweep_tiny.jsonl")
     parser.add_argument("--summary", help="only print the summary of this JSONL file")
     parser.add_argument("--split", default="validation", choices=("validation", "test"))
     args = parser.parse_args(argv)
 
     if args.summary:
-        print(format_summary(summarize(read_jsonl(Path(args.summary)), args.split), args.split))
+        print(
+            format_summary(
+                summarize(read_jsonl(Path(args.summary)), args.split), args.split
+            )
+        )
         return 0
     settings = parse_settings(args.settings, args.setting)
     if not settings:
@@ -183,15 +211,28 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["setting"], r["seed"]) for r in read_jsonl(out)}
     for record in read_jsonl(out):  # a name must always mean the same overrides
-        if record["setting"] in settings and record["overrides"] != settings[record["setting"]]:
-            raise ValueError(f"setting {record['setting']!r} in {out} has other overrides: {record['overrides']}")
-    jobs = [(name, o, seed) for name, o in settings.items() for seed in seeds if (name, seed) not in done]
+        if (
+            record["setting"] in settings
+            and record["overrides"] != settings[record["setting"]]
+        ):
+            raise ValueError(
+                f"setting {record['setting']!r} in {out} has other overrides: {record['overrides']}"
+            )
+    jobs = [
+        (name, o, seed)
+        for name, o in settings.items()
+        for seed in seeds
+        if (name, seed) not in done
+    ]
     print(f"{len(jobs)} runs to do ({len(done)} already in {out})", flush=True)
     start = time.perf_counter()
     context = mp.get_context("fork")
     # One fresh process per run: a trained run leaves ~1-2 GB behind in its process (seen on CPU).
     with context.Pool(
-        args.workers, initializer=_init_worker, initargs=(args.recipe, args.threads), maxtasksperchild=1
+        args.workers,
+        initializer=_init_worker,
+        initargs=(args.recipe, args.threads),
+        maxtasksperchild=1,
     ) as pool:
         for index, record in enumerate(pool.imap_unordered(_run_job, jobs), 1):
             with out.open("a", encoding="utf-8") as handle:
