@@ -17,14 +17,16 @@ _LAZY = {
     "ChallengerTrainingArguments": "hf_challenger.training_args",
     "ChallengerTrainer": "hf_challenger.trainer",
     "EpsilonLRP": "hf_challenger.lrp",
+    "load_benchmark": "hf_challenger.data",
+    "make_tiny": "hf_challenger.data",
 }
 
-__all__ = ["__version__", "lrp", "metrics", "models", *_LAZY]
+__all__ = ["__version__", "data", "lrp", "metrics", "models", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
-    if name in ("lrp", "metrics", "data", "challenge", "plots", "cli"):
+    if name in ("lrp", "metrics", "data", "challenge", "plots", "cli", "recipe", "compare", "mixup"):
         return import_module(f"hf_challenger.{name}")
     raise AttributeError(f"module 'hf_challenger' has no attribute {name!r}")
