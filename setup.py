@@ -11,10 +11,10 @@ HERE = Path(__file__).parent
 CORE = [
     "torch==2.14.1",
     "numpy>=1.24",
-    "transformers>=4.56",
-    "accelerate>=1.0",
-    "datasets>=3.0",
-    "evaluate>=0.4.3",
+    "transformers>=4.56,<6",
+    "accelerate>=1.0,<2",
+    "datasets>=3.0,<6",
+    "evaluate>=0.4.3,<0.5",
     "safetensors>=0.4",
     "pyyaml>=6.0",
     "tqdm>=4.66",
@@ -23,8 +23,8 @@ CORE = [
 ]
 EXTRAS = {
     "vision": ["torchvision==0.29.1", "mlxtend>=0.23"],
-    "text": ["gensim>=4.3"],
-    "ecg": ["wfdb>=4.1", "pandas>=2.0"],
+    "text": ["gensim>=4.3,<5"],
+    "ecg": ["wfdb>=4.1,<5", "pandas>=2.0"],
 }
 EXTRAS["test"] = [
     "torchvision==0.29.1",
