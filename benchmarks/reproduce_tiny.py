@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import sys
 import time
@@ -32,37 +31,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import numpy as np
-
-_STATE: dict[str, Any] = {}
-
-
-def _init_worker(recipe_path: str, threads: int) -> None:
-    import torch
-    import transformers
-
-    from hf_challenger.recipe import load_recipe, load_recipe_data
-
-    torch.set_num_threads(threads)
-    transformers.logging.set_verbosity_error()
-    recipe = load_recipe(recipe_path)
-    _STATE["recipe"] = recipe
-    _STATE["datasets"] = load_recipe_data(recipe)
-
+from tiny_workers import STATE, filter_similarity, worker_pool
 
 def _run(job: tuple[str, int, str]) -> tuple[Any, dict[str, float]]:
     from hf_challenger.compare import run_training_values, train_and_evaluate
-    from hf_challenger.metrics import layer_filter_cosine_similarity
-    from hf_challenger.recipe import model_classes
 
     arm, seed, output_dir = job
-    recipe = _STATE["recipe"]
+    recipe = STATE["recipe"]
     values = run_training_values(
         recipe, arm, seed, Path(output_dir) / arm / f"seed-{seed}"
     )
     values.update(disable_tqdm=True)
-    result = train_and_evaluate(recipe, arm, values, _STATE["datasets"], quiet=True)
-    model = model_classes()[recipe.model_class].from_pretrained(result.output_dir)
-    return result, layer_filter_cosine_similarity(model)
+    result = train_and_evaluate(recipe, arm, values, STATE["datasets"], quiet=True)
+    return result, filter_similarity(recipe, result.output_dir)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -149,14 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(arm, seed, args.output_dir) for seed in seeds for arm in arms]
     results: dict[tuple[str, int], Any] = {}
     filters: dict[tuple[str, int], dict[str, float]] = {}
-    context = mp.get_context("fork")
-    # One fresh process per run: a trained run leaves ~1-2 GB behind in its process (seen on CPU).
-    with context.Pool(
-        args.workers,
-        initializer=_init_worker,
-        initargs=(args.recipe, args.threads),
-        maxtasksperchild=1,
-    ) as pool:
+    with worker_pool(args.workers, args.recipe, args.threads) as pool:
         for index, (result, layer_cos) in enumerate(pool.imap_unordered(_run, jobs), 1):
             results[(result.arm, result.seed)] = result
             filters[(result.arm, result.seed)] = layer_cos

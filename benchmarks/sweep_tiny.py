@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import shutil
 import sys
@@ -34,41 +33,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import numpy as np
-
-_STATE: dict[str, Any] = {}
-
-
-def _init_worker(recipe_path: str, threads: int) -> None:
-    import logging
-
-    import torch
-    import transformers
-
-    from hf_challenger.recipe import load_recipe, load_recipe_data
-
-    torch.set_num_threads(threads)
-    transformers.logging.set_verbosity_error()
-    logging.getLogger("hf_challenger").setLevel(logging.WARNING)
-    recipe = load_recipe(recipe_path)
-    _STATE["recipe"] = recipe
-    _STATE["datasets"] = load_recipe_data(recipe)
-
+from tiny_workers import STATE, filter_similarity, worker_pool
 
 def _run_job(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
     from hf_challenger.compare import run_training_values, train_and_evaluate
 
     name, overrides, seed = job
-    recipe = _STATE["recipe"]
+    recipe = STATE["recipe"]
     run_dir = Path(tempfile.mkdtemp(prefix=f"sweep-{name}-{seed}-"))
     try:
         values = run_training_values(recipe, "challenger", seed, run_dir, overrides)
         values.update(disable_tqdm=True, logging_strategy="no")
         start = time.perf_counter()
         result = train_and_evaluate(
-            recipe, "challenger", values, _STATE["datasets"], quiet=True
+            recipe, "challenger", values, STATE["datasets"], quiet=True
         )
         wall = time.perf_counter() - start
-        filters = _filter_similarity(recipe, run_dir)
+        filters = filter_similarity(recipe, run_dir)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     return {
@@ -81,15 +62,6 @@ def _run_job(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
         "wall_s": wall,
         "filter_cosine": filters,
     }
-
-
-def _filter_similarity(recipe: Any, run_dir: Path) -> dict[str, float]:
-    """Mean pairwise filter cosine similarity per Conv/Linear layer of the model saved in ``run_dir``."""
-    from hf_challenger.metrics import layer_filter_cosine_similarity
-    from hf_challenger.recipe import model_classes
-
-    model = model_classes()[recipe.model_class].from_pretrained(str(run_dir))
-    return layer_filter_cosine_similarity(model)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -226,14 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"{len(jobs)} runs to do ({len(done)} already in {out})", flush=True)
     start = time.perf_counter()
-    context = mp.get_context("fork")
-    # One fresh process per run: a trained run leaves ~1-2 GB behind in its process (seen on CPU).
-    with context.Pool(
-        args.workers,
-        initializer=_init_worker,
-        initargs=(args.recipe, args.threads),
-        maxtasksperchild=1,
-    ) as pool:
+    with worker_pool(args.workers, args.recipe, args.threads) as pool:
         for index, record in enumerate(pool.imap_unordered(_run_job, jobs), 1):
             with out.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")

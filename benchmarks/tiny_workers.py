@@ -1,0 +1,47 @@
+"""Worker processes shared by ``sweep_tiny.py`` and ``reproduce_tiny.py``.
+
+Each worker loads the recipe and its data split once (:func:`init_worker`), runs single-threaded
+torch (the tiny VGG11 convolutions scale badly across threads, so runs side by side beat one run on
+all cores), and serves one run only: a trained run leaves 1-2 GB behind in its process on CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+from multiprocessing.pool import Pool
+from pathlib import Path
+from typing import Any
+
+STATE: dict[str, Any] = {}
+
+
+def init_worker(recipe_path: str, threads: int) -> None:
+    """Load the recipe and its datasets into :data:`STATE`; quiet logging; ``threads`` torch threads."""
+    import torch
+    import transformers
+
+    from hf_challenger.recipe import load_recipe, load_recipe_data
+
+    torch.set_num_threads(threads)
+    transformers.logging.set_verbosity_error()
+    logging.getLogger("hf_challenger").setLevel(logging.WARNING)
+    recipe = load_recipe(recipe_path)
+    STATE["recipe"] = recipe
+    STATE["datasets"] = load_recipe_data(recipe)
+
+
+def worker_pool(workers: int, recipe_path: str, threads: int) -> Pool:
+    """A fork pool of ``workers`` processes, each initialised by :func:`init_worker`, one run each."""
+    return mp.get_context("fork").Pool(
+        workers, initializer=init_worker, initargs=(recipe_path, threads), maxtasksperchild=1
+    )
+
+
+def filter_similarity(recipe: Any, folder: str | Path) -> dict[str, float]:
+    """Mean pairwise filter cosine similarity per Conv/Linear layer of the model saved in ``folder``."""
+    from hf_challenger.metrics import layer_filter_cosine_similarity
+    from hf_challenger.recipe import model_classes
+
+    model = model_classes()[recipe.model_class].from_pretrained(str(folder))
+    return layer_filter_cosine_similarity(model)
