@@ -4,10 +4,10 @@ Load it from its local folder, no Hub needed:
 ``evaluate.load(hf_challenger.metrics.evaluate_module_path("brier_score"))``.
 """
 
-import datasets
 import evaluate
 
 from hf_challenger.metrics import brier_score
+from hf_challenger.metrics.evaluate_modules import classification_metric_info
 
 _DESCRIPTION = """\
 Multi-class Brier score: squared error between the predicted probability vector and the
@@ -48,14 +48,7 @@ class MultiClassBrierScore(evaluate.Metric):
     """Brier score computed by ``hf_challenger.metrics.brier_score``."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Sequence(datasets.Value("float64")), "references": datasets.Value("int64")}
-            ),
-        )
+        return classification_metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION)
 
     def _compute(self, predictions, references, reduction="mean", from_logits=False):
         return {"brier_score": brier_score(predictions, references, reduction=reduction, from_logits=from_logits)}

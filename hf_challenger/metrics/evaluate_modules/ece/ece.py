@@ -4,10 +4,10 @@ Load it from its local folder, no Hub needed:
 ``evaluate.load(hf_challenger.metrics.evaluate_module_path("ece"))``.
 """
 
-import datasets
 import evaluate
 
 from hf_challenger.metrics import ece
+from hf_challenger.metrics.evaluate_modules import classification_metric_info
 
 _DESCRIPTION = """\
 Expected calibration error (ECE) of top-label confidence: samples are put into n_bins
@@ -44,14 +44,7 @@ class ExpectedCalibrationError(evaluate.Metric):
     """ECE over equal-width confidence bins, computed by ``hf_challenger.metrics.ece``."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Sequence(datasets.Value("float64")), "references": datasets.Value("int64")}
-            ),
-        )
+        return classification_metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION)
 
     def _compute(self, predictions, references, n_bins=15, from_logits=False):
         return {"ece": ece(predictions, references, n_bins=n_bins, from_logits=from_logits)}

@@ -4,10 +4,10 @@ Load it from its local folder, no Hub needed:
 ``evaluate.load(hf_challenger.metrics.evaluate_module_path("nll"))``.
 """
 
-import datasets
 import evaluate
 
 from hf_challenger.metrics import nll
+from hf_challenger.metrics.evaluate_modules import classification_metric_info
 
 _DESCRIPTION = """\
 Mean negative log-likelihood of the true class, in nats (the cross-entropy of a
@@ -43,14 +43,7 @@ class NegativeLogLikelihood(evaluate.Metric):
     """Mean NLL of the true class, computed by ``hf_challenger.metrics.nll``."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Sequence(datasets.Value("float64")), "references": datasets.Value("int64")}
-            ),
-        )
+        return classification_metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION)
 
     def _compute(self, predictions, references, from_logits=False):
         return {"nll": nll(predictions, references, from_logits=from_logits)}
