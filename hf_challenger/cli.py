@@ -71,7 +71,10 @@ def _add_path_options(parser: argparse.ArgumentParser) -> None:
         "--data_dir", default=None, help="folder with the benchmark's upstream files (sets data.options.data_dir)"
     )
     parser.add_argument(
-        "--glove_path", default=None, help="GloVe text file for text models (sets model.glove_path; 'default' too)"
+        "--glove_path",
+        default=None,
+        help="GloVe text file, or folder with *_emb.npy + *_index.parquet, for text models "
+        "(sets model.glove_path; 'default' too)",
     )
 
 

@@ -8,7 +8,7 @@ are required)::
     model:
       class: VGGForImageClassification     # a model class exported by hf_challenger.models
       config: {depth: 11, num_channels: 1, image_size: 28}   # kwargs of its config class
-      glove_path: null                     # text models: GloVe .txt file for the embedding matrix;
+      glove_path: null                     # text models: GloVe .txt file (or npy+parquet folder);
                                            # "default": hf_challenger.data.default_glove_path(embedding_dim)
     data:
       benchmark: mnist                     # hf_challenger.data.load_benchmark name

