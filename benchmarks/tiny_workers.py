@@ -32,7 +32,14 @@ def init_worker(recipe_path: str, threads: int) -> None:
 
 
 def worker_pool(workers: int, recipe_path: str, threads: int) -> Pool:
-    """A fork pool of ``workers`` processes, each initialised by :func:`init_worker`, one run each."""
+    """A fork pool of ``workers`` processes, each initialised by :func:`init_worker`, one run each.
+
+    The recipe is loaded here first, so a missing package or a bad recipe fails once in the parent
+    (a pool respawns workers whose initializer raises, forever).
+    """
+    from hf_challenger.recipe import load_recipe
+
+    load_recipe(recipe_path)
     return mp.get_context("fork").Pool(
         workers, initializer=init_worker, initargs=(recipe_path, threads), maxtasksperchild=1
     )
