@@ -54,16 +54,20 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def filter_tables(
     filters: dict[str, list[dict[str, float]]],
 ) -> tuple[str, dict[str, Any]]:
-    """Markdown tables of filter cosine similarity: per arm (mean over layers), and per layer."""
-    summary: dict[str, Any] = {"mean_over_layers": {}, "per_layer": {}}
+    """Markdown tables of filter cosine similarity: per arm (mean over all layers, and over the hidden
+    layers: the output layer's rows are class prototypes, negatively correlated by training, and
+    dominate the plain mean), and per layer. Layers are in forward order, the output layer last."""
+    summary: dict[str, Any] = {"mean_over_layers": {}, "mean_over_hidden_layers": {}, "per_layer": {}}
     lines = [
-        "| Arm | mean filter cosine similarity (mean over layers) | Seeds |",
-        "|---|:---:|:---:|",
+        "| Arm | mean over all layers | mean over hidden layers (output layer excluded) | Seeds |",
+        "|---|:---:|:---:|:---:|",
     ]
     for arm, runs in filters.items():
         mean, std = _mean_std([float(np.nanmean(list(run.values()))) for run in runs])
+        hidden_mean, hidden_std = _mean_std([float(np.nanmean(list(run.values())[:-1])) for run in runs])
         summary["mean_over_layers"][arm] = {"mean": mean, "std": std, "n": len(runs)}
-        lines.append(f"| {arm} | {mean:.4f} ± {std:.4f} | {len(runs)} |")
+        summary["mean_over_hidden_layers"][arm] = {"mean": hidden_mean, "std": hidden_std, "n": len(runs)}
+        lines.append(f"| {arm} | {mean:.4f} ± {std:.4f} | {hidden_mean:.4f} ± {hidden_std:.4f} | {len(runs)} |")
     arms = list(filters)
     layers = list(next(iter(filters.values()))[0])
     lines += [
