@@ -4,6 +4,7 @@
 #
 #   benchmarks/dev_checks/run.sh SHARED_DATA [text|ecg|all] [SEEDS] [OUT]
 #
+# ARMS (environment, optional): comma list of the recipes' arms to run (default: all of them).
 # SHARED_DATA holds 20newsgroups/20news-bydate-train/ and ptbxl/ (PhysioNet layout). The 20 Newsgroups
 # sample has no test folder, so every 5th message of each group (by file number) is linked into a
 # held-out 20news-bydate-test/ and the rest into 20news-bydate-train/ under OUT/newsgroups-split.
@@ -14,6 +15,8 @@ which=${2:-all}
 seeds=${3:-0,1}
 out=${4:-outputs/dev_checks}
 here=$(cd "$(dirname "$0")" && pwd)
+arms=()
+if [[ -n ${ARMS:-} ]]; then arms=(--arms "$ARMS"); fi
 case $which in text|ecg|all) ;; *) echo "run.sh: second argument must be text, ecg or all, got '$which'" >&2; exit 2;; esac
 mkdir -p "$out"
 
@@ -40,10 +43,10 @@ for group in sorted(p for p in source.iterdir() if p.is_dir()):
 print(f"20 Newsgroups split: {counts['train']} train, {counts['test']} held-out test messages")
 PY
   hf-challenger compare "$here/newsgroups_tiny.yaml" --seeds "$seeds" --data_dir "$out/newsgroups-split" \
-    --glove_path "$glove" --output_dir "$out/newsgroups_tiny"
+    --glove_path "$glove" --output_dir "$out/newsgroups_tiny" "${arms[@]}"
 fi
 
 if [[ $which != text ]]; then
   hf-challenger compare "$here/ptbxl_tiny.yaml" --seeds "$seeds" --data_dir "$shared/ptbxl" \
-    --output_dir "$out/ptbxl_tiny"
+    --output_dir "$out/ptbxl_tiny" "${arms[@]}"
 fi
