@@ -61,7 +61,9 @@ def test_all_and_diagnostic_label_sets_come_from_scp_statements(ptbxl_dir, tmp_p
     np.testing.assert_array_equal(everything["validation"].with_format("numpy")["labels"][:],
                                   [[0, 0, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1, 1]])
     assert {k: len(v) for k, v in everything.items()} == {"train": 8, "validation": 2, "test": 2}
-    diagnostic = load_benchmark("ptbxl", data_dir=ptbxl_dir, task="diagnostic", cache_dir=tmp_path)
+    with pytest.warns(UserWarning, match=r"task='diagnostic': dropped records .*\(train 1, validation 0, test 0\)"):
+        diagnostic = load_benchmark("ptbxl", data_dir=ptbxl_dir, task="diagnostic", cache_dir=tmp_path)
+    assert len(diagnostic["train"]) == 7
     assert get_metadata(diagnostic)["label_names"] == ["ASMI", "IMI", "NDT", "NORM"]  # likelihood 0 counts too
     first = diagnostic["train"].with_format("numpy")["labels"][:2]
     np.testing.assert_array_equal(first, [[0, 0, 0, 1], [0, 1, 1, 0]])
