@@ -247,7 +247,7 @@ def test_glove_array_folder_gives_the_same_matrix_as_the_text_file(tmp_path):
     "case, message",
     [
         ("count", r"glove_6B_index\.parquet lists 3 words but .*glove_6B_8d_emb\.npy holds 2 vectors"),
-        ("duplicate", r"glove_6B_index\.parquet: words are not unique"),
+        ("duplicate", r"glove_6B_index\.parquet: words are not unique \('a' appears more than once\)"),
         ("no_index", r"expected exactly one \*_index\.parquet file, found none"),
         ("shape", r"glove_6B_8d_emb\.npy: expected a float \[V, d\] array, got float64 \[2\]"),
     ],

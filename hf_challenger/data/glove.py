@@ -105,11 +105,13 @@ def _load_array_folder(folder: Path):
         raise ValueError(
             f"{index_path} lists {len(words)} words but {emb_path} holds {vectors.shape[0]} vectors"
         )
-    if not all(isinstance(w, str) for w in words):
-        bad = next(w for w in words if not isinstance(w, str))
-        raise ValueError(f"{index_path}: every word must be a string, found {bad!r}")
+    non_strings = [w for w in words if not isinstance(w, str)]
+    if non_strings:
+        raise ValueError(f"{index_path}: every word must be a string, found {non_strings[0]!r}")
     if len(set(words)) != len(words):
-        raise ValueError(f"{index_path}: words are not unique")
+        seen: set[str] = set()
+        repeated = next(w for w in words if w in seen or seen.add(w))
+        raise ValueError(f"{index_path}: words are not unique ({repeated!r} appears more than once)")
     keyed = KeyedVectors(vector_size=vectors.shape[1], dtype=np.float32)
     keyed.add_vectors(words, vectors.astype(np.float32, copy=False))
     return keyed
