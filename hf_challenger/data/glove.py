@@ -63,7 +63,8 @@ def load_glove(path: str | os.PathLike | None = None, *, dim: int = 100):
     if not path.is_file():
         raise FileNotFoundError(
             f"GloVe vectors not found at {path}: expected a GloVe text file (e.g. glove.6B.{dim}d.txt from "
-            f"https://nlp.stanford.edu/projects/glove/); pass its path or set {GLOVE_ENV}"
+            f"https://nlp.stanford.edu/projects/glove/) or a folder with *_emb.npy + *_index.parquet; "
+            f"pass its path or set {GLOVE_ENV}"
         )
     try:
         return KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)
