@@ -116,14 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}"
         )
 
-    from hf_challenger.compare import (
-        describe_data,
-        format_table,
-        parse_seeds,
-        select_arms,
-        summarize,
-    )
-    from hf_challenger.recipe import load_recipe, load_recipe_data
+    from hf_challenger.build import load_recipe_data
+    from hf_challenger.compare import parse_seeds, select_arms
+    from hf_challenger.recipe import load_recipe
+    from hf_challenger.summary import describe_data, format_table, summarize
 
     start = time.perf_counter()
     recipe = load_recipe(args.recipe)

@@ -21,7 +21,8 @@ def init_worker(recipe_path: str, threads: int) -> None:
     import torch
     import transformers
 
-    from hf_challenger.recipe import load_recipe, load_recipe_data
+    from hf_challenger.build import load_recipe_data
+    from hf_challenger.recipe import load_recipe
 
     torch.set_num_threads(threads)
     transformers.logging.set_verbosity_error()

@@ -87,16 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from accelerate import PartialState
 
-    from .compare import (
-        format_table,
-        parse_seeds,
-        run_comparison,
-        run_training_values,
-        select_arms,
-        summarize,
-        train_and_evaluate,
-    )
-    from .recipe import RecipeError, build_training_arguments, load_recipe, load_recipe_data, parse_overrides
+    from .build import build_training_arguments, load_recipe_data, parse_overrides
+    from .compare import parse_seeds, run_comparison, run_training_values, select_arms, train_and_evaluate
+    from .recipe import RecipeError, load_recipe
+    from .summary import format_table, summarize
 
     parser = build_parser()
     options, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))

@@ -1,4 +1,5 @@
-"""Recipes: one YAML file describes a benchmark row of the paper (model, data, training, arms).
+"""Recipes, read and validated: one YAML file describes a benchmark row of the paper (model,
+data, training, arms).
 
 A recipe has these top-level sections (only ``name``, ``model``, ``data`` and ``training``
 are required)::
@@ -32,14 +33,15 @@ Every key is checked; an unknown key is an error that names it and lists the all
 Values are merged in this order, later winning: ``training`` < command-line overrides <
 the arm's overrides (an arm is defined by what it changes) < ``seed``/``output_dir`` set
 by the runner.
+
+Building training arguments, data, models and trainers from a recipe is
+:mod:`hf_challenger.build`'s job.
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import inspect
-import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -48,8 +50,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-logger = logging.getLogger(__name__)
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "data", "training", "mixup", "evaluation", "arms")
 REQUIRED_KEYS = ("name", "model", "data", "training")
@@ -168,7 +168,7 @@ def training_field_names() -> tuple[str, ...]:
     return tuple(sorted(f.name for f in fields(ChallengerTrainingArguments) if f.init))
 
 
-def _unknown_key_error(where: str, key: Any, allowed: Sequence[str], source: str) -> RecipeError:
+def unknown_key_error(where: str, key: Any, allowed: Sequence[str], source: str) -> RecipeError:
     close = difflib.get_close_matches(str(key), list(allowed), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return RecipeError(f"{source}: unknown key {where}{key!r}{hint}; allowed keys: {', '.join(allowed)}")
@@ -179,14 +179,14 @@ def _check_keys(section: Any, where: str, allowed: Sequence[str], source: str) -
         raise RecipeError(f"{source}: {where.rstrip('.') or 'the recipe'} must be a mapping, got {section!r}")
     for key in section:
         if key not in allowed:
-            raise _unknown_key_error(where, key, allowed, source)
+            raise unknown_key_error(where, key, allowed, source)
     return dict(section)
 
 
 def _check_training_keys(section: Mapping[str, Any], where: str, source: str, allowed: Sequence[str]) -> None:
     for key in section:
         if key not in allowed:
-            raise _unknown_key_error(where, key, allowed, source)
+            raise unknown_key_error(where, key, allowed, source)
 
 
 def model_classes() -> dict[str, type]:
@@ -202,7 +202,7 @@ def model_classes() -> dict[str, type]:
     }
 
 
-def _config_keys(model_class: type) -> tuple[str, ...]:
+def config_keys(model_class: type) -> tuple[str, ...]:
     params = inspect.signature(model_class.config_class.__init__).parameters
     own = [p.name for p in params.values() if p.name != "self" and p.kind is not p.VAR_KEYWORD]
     return tuple(own) + tuple(k for k in COMMON_CONFIG_KEYS if k not in own)
@@ -240,7 +240,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
         raise RecipeError(
             f"{source}: model.class={class_name!r} is not a model of hf_challenger.models; allowed: {', '.join(sorted(classes))}"
         )
-    config = _check_keys(model.get("config") or {}, "model.config.", _config_keys(classes[class_name]), source)
+    config = _check_keys(model.get("config") or {}, "model.config.", config_keys(classes[class_name]), source)
     glove_path = model.get("glove_path")
     if glove_path is not None and not isinstance(glove_path, str):
         raise RecipeError(f"{source}: model.glove_path must be a file path or null, got {glove_path!r}")
@@ -350,187 +350,3 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         raise RecipeError(f"{path}: not valid YAML: {error}") from error
     return parse_recipe(mapping, source=str(path))
 
-
-# --------------------------------------------------------------------------- arguments
-
-
-def training_argument_parser() -> Any:
-    """``HfArgumentParser`` over :class:`~hf_challenger.ChallengerTrainingArguments`."""
-    from transformers import HfArgumentParser
-
-    from .training_args import ChallengerTrainingArguments
-
-    return HfArgumentParser(ChallengerTrainingArguments)
-
-
-def parse_overrides(argv: Sequence[str]) -> dict[str, Any]:
-    """Parse ``--field value`` command-line overrides of training fields into a dict.
-
-    Only the fields given appear in the result, converted by ``HfArgumentParser``'s types
-    (``--challenger_enabled false`` -> ``False``, ``--learning_rate 1e-3`` -> ``0.001``).
-
-    Raises:
-        RecipeError: naming an unknown option (with the closest field name) or a bad value.
-    """
-    parser = training_argument_parser()
-    for action in parser._actions:  # report only what was given (not parser.set_defaults: it fills the namespace)
-        action.default = argparse.SUPPRESS
-    allowed = training_field_names()
-    for token in argv:
-        if token.startswith("--"):
-            key = token[2:].split("=", 1)[0]
-            known = key in allowed or (key.startswith("no_") and key[3:] in allowed)
-            if not known:
-                raise _unknown_key_error("--", key, allowed, "command line")
-    try:
-        namespace, rest = parser.parse_known_args(list(argv))
-    except SystemExit as error:  # argparse already printed the reason
-        raise RecipeError(f"command line: could not parse training overrides {list(argv)}") from error
-    if rest:
-        raise RecipeError(f"command line: unexpected arguments {rest}; give training fields as --field value")
-    return vars(namespace)
-
-
-def _distributed_cpu(values: dict[str, Any]) -> dict[str, Any]:
-    """Under ``torchrun``/``accelerate launch`` with several processes and no GPU, set
-    ``use_cpu=True``: without it each process would train alone, not as a gloo DDP group."""
-    import torch
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.cuda.is_available() and not values.get("use_cpu", False):
-        logger.info("hf-challenger: %d processes and no GPU: training with use_cpu=True (gloo DDP)", world)
-        return {**values, "use_cpu": True}
-    return values
-
-
-def build_training_arguments(values: Mapping[str, Any]) -> Any:
-    """``ChallengerTrainingArguments`` from a dict of fields, through ``HfArgumentParser.parse_dict``.
-
-    Raises:
-        RecipeError: naming an unknown field.
-    """
-    allowed = training_field_names()
-    for key in values:
-        if key not in allowed:
-            raise _unknown_key_error("", key, allowed, "training arguments")
-    values = _distributed_cpu(dict(values))
-    (args,) = training_argument_parser().parse_dict(values, allow_extra_keys=False)
-    return args
-
-
-# --------------------------------------------------------------------------- data and model
-
-
-def load_recipe_data(recipe: Recipe) -> Any:
-    """The recipe's ``DatasetDict`` (``train``, ``validation``, ``test``), training subset applied.
-
-    ``load_benchmark(recipe.benchmark, **recipe.data_options)`` gives the splits; with
-    ``train_per_class`` the training split keeps that many examples per class
-    (``make_tiny``, seeded with ``subset_seed``, the same subset for every training seed).
-
-    Raises:
-        RecipeError: when the benchmark lacks a ``train`` or ``test`` split.
-    """
-    from .data import load_benchmark, make_tiny
-
-    datasets = load_benchmark(recipe.benchmark, **recipe.data_options)
-    for split in ("train", "test"):
-        if split not in datasets:
-            raise RecipeError(
-                f"{recipe.source}: benchmark {recipe.benchmark!r} gave splits {list(datasets)}; a '{split}' split is needed"
-            )
-    if recipe.train_per_class is not None:
-        datasets["train"] = make_tiny(datasets["train"], per_class=recipe.train_per_class, seed=recipe.subset_seed)
-    return datasets
-
-
-def model_config_kwargs(recipe: Recipe, datasets: Any) -> dict[str, Any]:
-    """The recipe's ``model.config`` with the fields the data determine filled in.
-
-    Label names give ``id2label``/``label2id`` (unless the recipe sets ``num_labels`` or
-    ``id2label``; a ``num_labels`` that disagrees with the data is an error), the data's
-    ``problem_type`` is used unless set, and text models without ``glove_path`` get
-    ``vocab_size`` from the data's vocabulary.
-    """
-    from .data import get_metadata
-
-    metadata = get_metadata(datasets)
-    config = dict(recipe.model_config)
-    label_names = list(metadata.get("label_names") or [])
-    if label_names:
-        if "num_labels" in config and config["num_labels"] != len(label_names):
-            raise RecipeError(
-                f"{recipe.source}: model.config.num_labels={config['num_labels']} but benchmark "
-                f"{recipe.benchmark!r} has {len(label_names)} labels"
-            )
-        if "id2label" not in config:
-            config.pop("num_labels", None)
-            config["id2label"] = dict(enumerate(label_names))
-            config["label2id"] = {label: index for index, label in enumerate(label_names)}
-    if "problem_type" not in config and metadata.get("problem_type"):
-        config["problem_type"] = metadata["problem_type"]
-    keys = _config_keys(model_classes()[recipe.model_class])
-    if recipe.glove_path is None and "vocab_size" in keys and "vocab_size" not in config and metadata.get("vocabulary"):
-        config["vocab_size"] = len(metadata["vocabulary"])
-    return config
-
-
-def build_model(recipe: Recipe, datasets: Any) -> Any:
-    """A freshly initialised model of ``recipe.model_class`` for ``datasets``.
-
-    Seed torch first (``transformers.set_seed``) for reproducible initialisation. With
-    ``glove_path`` the embedding matrix ``[V, d]`` is built for the data's vocabulary
-    (``hf_challenger.data.glove.glove_embedding_matrix``) and loaded into the model.
-    """
-    model_class = model_classes()[recipe.model_class]
-    config = model_config_kwargs(recipe, datasets)
-    if recipe.glove_path is not None:
-        from .data.glove import glove_embedding_matrix
-        from .data.text import get_vocabulary
-
-        path = recipe.glove_path
-        if path == "default":
-            from .data import default_glove_path
-
-            path = default_glove_path(config.get("embedding_dim", 100))
-        matrix = glove_embedding_matrix(get_vocabulary(datasets), Path(path).expanduser())
-        for key, size in (("vocab_size", matrix.shape[0]), ("embedding_dim", matrix.shape[1])):
-            given = config.pop(key, size)  # both come from the matrix [V, d]
-            if given != size:
-                raise RecipeError(
-                    f"{recipe.source}: model.config.{key}={given}, but the GloVe matrix for the data's vocabulary "
-                    f"({path}) is {tuple(matrix.shape)}; remove {key} or make it {size}"
-                )
-        return model_class.from_embeddings(matrix, **config)
-    return model_class(model_class.config_class(**config))
-
-
-def task_of(model: Any) -> str:
-    """``"multi_label"`` for ``problem_type == "multi_label_classification"``, else ``"single_label"``."""
-    return "multi_label" if model.config.problem_type == "multi_label_classification" else "single_label"
-
-
-def build_trainer(recipe: Recipe, model: Any, args: Any, datasets: Any) -> Any:
-    """A ``ChallengerTrainer`` (``MixupChallengerTrainer`` when the recipe has ``mixup``) with the
-    paper's metrics as ``compute_metrics`` and the validation split (if any) for evaluation."""
-    from .metrics import make_compute_metrics
-
-    evaluation = recipe.evaluation
-    task = task_of(model)
-    metric_options: dict[str, Any] = {"n_bins": evaluation.n_bins}
-    if task == "multi_label":
-        metric_options.update(n_resamples=evaluation.n_resamples, confidence=evaluation.confidence)
-    kwargs: dict[str, Any] = {
-        "model": model,
-        "args": args,
-        "train_dataset": datasets["train"],
-        "eval_dataset": datasets.get("validation"),
-        "compute_metrics": make_compute_metrics(task, **metric_options),
-    }
-    if recipe.mixup_alpha is not None:
-        from .mixup import MixupChallengerTrainer
-
-        return MixupChallengerTrainer(mixup_alpha=recipe.mixup_alpha, **kwargs)
-    from .trainer import ChallengerTrainer
-
-    return ChallengerTrainer(**kwargs)

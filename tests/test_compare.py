@@ -14,12 +14,15 @@ import torch
 import yaml
 from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification, default_data_collator
 
+from hf_challenger.build import load_recipe_data
 from hf_challenger.cli import main
-from hf_challenger.compare import RunResult, figure_indices, format_table, parse_seeds, select_arms, summarize
+from hf_challenger.compare import RunResult, parse_seeds, select_arms
 from hf_challenger.data import get_vocabulary
+from hf_challenger.figures import figure_indices
 from hf_challenger.metrics import accuracy
 from hf_challenger.models import VGGForImageClassification
-from hf_challenger.recipe import load_recipe, load_recipe_data
+from hf_challenger.recipe import load_recipe
+from hf_challenger.summary import format_table, summarize
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -1,0 +1,117 @@
+"""The comparison's figures: LRP attribution maps of a saved run and reliability diagrams per arm."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .recipe import Recipe
+
+if TYPE_CHECKING:
+    from .compare import RunResult
+
+#: Text relevance is drawn for at most this many leading positions (the figure says so).
+MAX_FIGURE_TOKENS = 64
+
+
+def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_samples: int, path: Path) -> Path:
+    """LRP relevance of the first ``num_samples`` test examples under the saved model of ``run``.
+
+    The model is reloaded from ``run.output_dir`` with ``from_pretrained``. The attributed
+    class is the true label (single-label) or the top-scoring class (multi-label); the
+    attributed tensor is the arm's ``challenger_attribution_target`` (text: the embedding
+    output, summed over the embedding axis into one value per token), with the arm's
+    ``challenger_epsilon``. Drawn by :func:`hf_challenger.plots.plot_attribution_maps`
+    (positive red, negative blue).
+    """
+    import torch
+    from transformers import default_data_collator
+
+    from .lrp import EpsilonLRP
+    from .plots import plot_attribution_maps
+    from .recipe import model_classes
+
+    model = model_classes()[recipe.model_class].from_pretrained(run.output_dir)
+    model.eval()
+    batch = default_data_collator([test_dataset[int(i)] for i in figure_indices(test_dataset, num_samples)])
+    labels = batch.pop("labels")
+    target_name = run.training.get("challenger_attribution_target", "input")
+    at = None
+    if target_name == "embeddings":
+        at = model.get_input_embeddings()
+    elif target_name != "input":
+        at = model.get_submodule(target_name)
+    with torch.no_grad():
+        logits = model(**batch).logits
+    predicted = logits.argmax(dim=-1)
+    targets = labels.long() if labels.dim() == 1 else predicted
+    lrp = EpsilonLRP(model, epsilon=float(run.training.get("challenger_epsilon", 1e-6)))
+    try:
+        relevance = lrp.attribute(batch, targets, at=at).detach()
+    finally:
+        lrp.remove()
+    names = model.config.id2label
+    if labels.dim() == 1:
+        titles = [f"{run.arm}: label {names[int(y)]} / pred {names[int(p)]}" for y, p in zip(labels, predicted)]
+    else:
+        titles = [f"{run.arm}: relevance of {names[int(p)]}" for p in predicted]
+    inputs = batch[model.main_input_name]
+    tokens = None
+    if at is not None and target_name == "embeddings":
+        relevance = relevance.sum(dim=-1)  # [N, L]
+        shown = min(
+            MAX_FIGURE_TOKENS,
+            int(batch["attention_mask"].sum(dim=1).max()) if "attention_mask" in batch else relevance.shape[1],
+        )
+        if shown < relevance.shape[1]:
+            titles = [f"{title}\n(first {shown} of {relevance.shape[1]} positions)" for title in titles]
+        relevance = relevance[:, :shown]
+        tokens = _tokens(test_dataset, inputs[:, :shown])
+        inputs = None
+    elif at is not None:
+        inputs = None  # a hidden layer's relevance has no input picture to show above it
+    return plot_attribution_maps(relevance, path, inputs=inputs, titles=titles, tokens=tokens)
+
+
+def figure_indices(dataset: Any, num_samples: int) -> np.ndarray:
+    """Rows shown in the attribution figure: for single-label data the first example of each
+    class in turn (so a class-sorted test split still shows different classes), else
+    ``num_samples`` evenly spaced rows."""
+    count = min(num_samples, len(dataset))
+    labels = np.asarray(dataset.with_format("numpy")["labels"][:])
+    if labels.ndim != 1:
+        return np.linspace(0, len(dataset) - 1, count).round().astype(np.int64)
+    order = np.argsort(labels, kind="stable")
+    rank = np.empty_like(order)
+    sorted_labels = labels[order]
+    starts = np.searchsorted(sorted_labels, sorted_labels, side="left")
+    rank[order] = np.arange(len(labels)) - starts  # position of each row within its class
+    return np.lexsort((labels, rank))[:count]  # all first-of-class rows (by class), then the second ...
+
+
+def _tokens(dataset: Any, input_ids: Any) -> list[list[str]] | None:
+    """Token strings of ``input_ids [N, L]`` from the dataset's vocabulary (None without one)."""
+    from .data.text import get_vocabulary
+
+    try:
+        vocabulary = get_vocabulary(dataset)
+    except (ValueError, KeyError):
+        return None
+    return [[vocabulary.tokens[int(i)] for i in row] for row in input_ids]
+
+
+def reliability_figure(runs: Sequence[RunResult], n_bins: int, path: Path) -> Path:
+    """Top-label reliability diagram per arm over the test predictions of all its seeds."""
+    from .metrics import reliability_diagram
+    from .plots import plot_reliability_diagrams
+
+    diagrams = {}
+    for arm in dict.fromkeys(run.arm for run in runs):
+        arm_runs = [run for run in runs if run.arm == arm]
+        logits = np.concatenate([run.logits for run in arm_runs])
+        labels = np.concatenate([run.labels for run in arm_runs])
+        diagrams[arm] = reliability_diagram(logits, labels, n_bins=n_bins, from_logits=True)
+    return plot_reliability_diagrams(diagrams, path)
