@@ -13,6 +13,7 @@ from typing import Any
 
 SELECTIONS = ("lrp", "random")
 PERTURBATIONS = ("challenger", "fgsm", "pgd")
+PERTURBATION_UNITS = ("absolute", "std")
 BUILTIN_TARGETS = ("input", "embeddings")
 
 
@@ -75,6 +76,12 @@ class ChallengerConfig:
             warned once).
         alpha: challenge A sets ``x - alpha`` on its selected features (>= 0).
         beta: challenge B sets ``x + beta`` on its selected features (>= 0).
+        perturbation_units: units of ``alpha`` and ``beta``: ``"absolute"`` (those of the attributed
+            tensor) or ``"std"`` (multiples of the standard deviation of the clean challenged rows'
+            candidate features, estimated per micro-batch:
+            :func:`~hf_challenger.challenge.perturbation.candidate_std`). Applies to
+            ``perturbation="challenger"`` only; FGSM/PGD's ``adversarial_epsilon`` is absolute,
+            so ``"std"`` with them is an error.
         fraction_a: share of the micro-batch in challenge A, in [0, 1].
         fraction_b: share in challenge B, in [0, 1]; ``fraction_a + fraction_b <= 1``.
         selection: ``"lrp"`` (top-N or bottom-N relevance, by a fair per-row coin flip) or
@@ -107,6 +114,7 @@ class ChallengerConfig:
     num_features: int | float = 0.05
     alpha: float = 0.5
     beta: float = 0.5
+    perturbation_units: str = "absolute"
     fraction_a: float = 0.25
     fraction_b: float = 0.25
     selection: str = "lrp"
@@ -135,6 +143,13 @@ class ChallengerConfig:
             )
         _check_choice("selection", self.selection, SELECTIONS)
         _check_choice("perturbation", self.perturbation, PERTURBATIONS)
+        _check_choice("perturbation_units", self.perturbation_units, PERTURBATION_UNITS)
+        if self.perturbation_units == "std" and self.perturbation != "challenger":
+            raise ValueError(
+                f"perturbation_units='std' scales alpha and beta of perturbation='challenger'; "
+                f"perturbation={self.perturbation!r} uses adversarial_epsilon in absolute units: set "
+                "perturbation_units='absolute'"
+            )
         _check_float("epsilon", self.epsilon, low=0.0, low_open=True, allowed="a finite float > 0")
         if not isinstance(self.attribution_target, str) or not self.attribution_target.strip():
             raise ValueError(

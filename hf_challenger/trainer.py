@@ -50,8 +50,10 @@ class ChallengerTrainer(Trainer):
     3. per row a fair coin chooses the ``N`` highest or the ``N`` lowest relevance features
        (flattened over all feature dimensions; ties broken at random; padding and features outside
        ``feature_mask`` never chosen), or ``N`` random candidates (``selection="random"``);
-    4. rows A get ``x - alpha`` and rows B ``x + beta`` on those features: on the input tensor, or
-       on the output of the attributed module through a forward hook active only during this step;
+    4. rows A get ``x - alpha`` and rows B ``x + beta`` on those features (with
+       ``perturbation_units="std"``: alpha and beta times the std of the clean challenged rows'
+       candidate features): on the input tensor, or on the output of the attributed module
+       through a forward hook active only during this step;
     5. ``Trainer.training_step`` on the edited batch.
 
     With ``perturbation="fgsm"``/``"pgd"`` steps 2-4 are replaced by an L-inf attack on the same rows
@@ -218,7 +220,8 @@ class ChallengerTrainer(Trainer):
         allowed = self._allowed(sub, relevance.shape, relevance.device)
         mask = self._select(relevance, allowed, coin_flips(n_a + n_b, gen, relevance.device))
         self._record_relevance(relevance, allowed)
-        return RowEdit(n_a + n_b, challenge_shift(n_a, n_b, cfg.alpha, cfg.beta, relevance), mask)
+        shift = challenge_shift(n_a, n_b, cfg.alpha, cfg.beta, relevance)
+        return RowEdit(n_a + n_b, shift, mask, cfg.perturbation_units, allowed)
 
     def _random_edit(self, sub: dict[str, Any], n_a: int, n_b: int) -> Callable[[Tensor], Tensor]:
         """Random selection needs no attribution; the mask is drawn when the tensor's shape is known."""
@@ -231,7 +234,8 @@ class ChallengerTrainer(Trainer):
                 allowed = self._allowed(sub, torch.Size(shape), tensor.device)
                 scores = torch.zeros(shape, device=tensor.device)  # all tied: the tie break is the draw
                 mask = self._select(scores, allowed, None)
-                made.append(RowEdit(n_a + n_b, challenge_shift(n_a, n_b, cfg.alpha, cfg.beta, tensor), mask))
+                shift = challenge_shift(n_a, n_b, cfg.alpha, cfg.beta, tensor)
+                made.append(RowEdit(n_a + n_b, shift, mask, cfg.perturbation_units, allowed))
             return made[0].apply(tensor)
 
         return edit

@@ -55,6 +55,13 @@ class ChallengerTrainingArguments(TrainingArguments):
     challenger_beta: float = field(
         default=0.5, metadata={"help": "Challenge B adds beta to its selected features (float >= 0)."}
     )
+    challenger_perturbation_units: str = field(
+        default="absolute",
+        metadata={
+            "help": "Units of alpha and beta: 'absolute' (those of the attributed tensor) or 'std' (multiples of "
+            "the standard deviation of the challenged rows' candidate features, estimated per micro-batch)."
+        },
+    )
     challenger_fraction_a: float = field(
         default=0.25,
         metadata={"help": "Share of each micro-batch (its first rows) in challenge A, in [0, 1]."},

@@ -12,6 +12,7 @@ from hf_challenger.challenge import (
     RowEdit,
     adversarial_delta,
     candidate_mask,
+    candidate_std,
     challenge_shift,
     coin_flips,
     draw_topk_targets,
@@ -104,6 +105,29 @@ def test_row_edit_changes_exactly_the_mask_by_alpha_and_beta() -> None:
     assert RowEdit(3, shift, mask).changed_share().item() == pytest.approx(4 / 18)
     with pytest.raises(ValueError, match="cannot edit"):
         RowEdit(3, shift, mask).apply(torch.zeros(2, 2, 3))
+
+
+def test_std_units_scale_the_shift_by_the_candidates_std() -> None:
+    """units="std": the masked features move by exactly alpha (beta) times the root mean squared
+    deviation of the edited rows' candidate values, pooled; non-candidates do not enter it."""
+    x = torch.randn(5, 2, 3, dtype=torch.float64, generator=gen(4))
+    x[:3, 1] += 10.0  # non-candidates far off: an estimate that included them would be much larger
+    candidates = torch.zeros(3, 2, 3, dtype=torch.bool)
+    candidates[:, 0] = True
+    mask = torch.zeros(3, 2, 3, dtype=torch.bool)
+    mask[0, 0, 1] = mask[1, 0, 2] = mask[2, 0, 0] = True
+    values = x[:3, 0].flatten().numpy()
+    std = float(((values - values.mean()) ** 2).mean() ** 0.5)
+    assert float(candidate_std(x[:3], candidates)) == pytest.approx(std, rel=1e-12)
+    assert float(candidate_std(x[:3], None)) == pytest.approx(float(x[:3].flatten().numpy().std()), rel=1e-12)
+    shift = challenge_shift(2, 1, alpha=0.3, beta=0.7, like=x)
+    out = RowEdit(3, shift, mask, units="std", candidates=candidates).apply(x)
+    delta = out - x
+    assert torch.equal(delta != 0, torch.cat([mask, torch.zeros(2, 2, 3, dtype=torch.bool)]))
+    assert delta[:3][mask].tolist() == pytest.approx([-0.3 * std, -0.3 * std, 0.7 * std], rel=1e-12)
+    assert torch.equal(out[3:], x[3:])
+    no_candidates = RowEdit(3, shift, mask, units="std", candidates=torch.zeros_like(candidates))
+    assert torch.equal(no_candidates.apply(x), x)  # std 0 of an empty set: no change, no NaN
 
 
 def test_coin_flips_are_fair() -> None:

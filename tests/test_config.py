@@ -36,6 +36,8 @@ def test_defaults_are_the_papers_split() -> None:
         ("beta", float("inf"), ">= 0"),
         ("selection", "saliency", "'lrp', 'random'"),
         ("perturbation", "noise", "'challenger', 'fgsm', 'pgd'"),
+        ("perturbation_units", "sd", "'absolute', 'std'"),
+        ("perturbation_units", None, "'absolute', 'std'"),
         ("epsilon", 0.0, "> 0"),
         ("start_step", -1, ">= 0"),
         ("start_epoch", -0.5, ">= 0"),
@@ -50,6 +52,13 @@ def test_bad_values_name_field_and_allowed_range(field: str, value: object, allo
         ChallengerConfig(**{field: value})
     message = str(err.value)
     assert message.startswith(field) and allowed in message and repr(value)[:4] in message
+
+
+@pytest.mark.parametrize("perturbation", ["fgsm", "pgd"])
+def test_std_units_are_refused_for_the_adversarial_baselines(perturbation: str) -> None:
+    with pytest.raises(ValueError, match=rf"perturbation_units='std'.*perturbation='{perturbation}'.*absolute"):
+        ChallengerConfig(perturbation=perturbation, perturbation_units="std")
+    assert ChallengerConfig(perturbation_units="std").perturbation_units == "std"
 
 
 def test_fractions_must_not_sum_over_one() -> None:
@@ -131,6 +140,8 @@ def test_training_args_errors_name_the_argument(tmp_path) -> None:
         ChallengerTrainingArguments(output_dir=str(tmp_path), challenger_fraction_a=0.9, challenger_fraction_b=0.2)
     with pytest.raises(ValueError, match=r"^challenger_num_features must be .*got the float 3\.5"):
         ChallengerTrainingArguments(output_dir=str(tmp_path), challenger_num_features="3.5")
+    with pytest.raises(ValueError, match=r"^challenger_perturbation_units must be one of 'absolute', 'std'; got 'sigma'"):
+        ChallengerTrainingArguments(output_dir=str(tmp_path), challenger_perturbation_units="sigma")
     with pytest.raises(SystemExit):  # argparse refuses a non-numeric alpha itself
         HfArgumentParser(ChallengerTrainingArguments).parse_args_into_dataclasses(
             ["--output_dir", str(tmp_path), "--challenger_alpha", "big"]

@@ -103,6 +103,54 @@ def test_exact_rows_and_features_follow_relevance(tmp_path) -> None:
     assert trainer._lrp is not None and trainer._site is not None
 
 
+def check_std_shift(seen: torch.Tensor, clean: torch.Tensor, allowed: torch.Tensor, per_row: int) -> float:
+    """Rows A moved by exactly -alpha * std and rows B by +beta * std on ``per_row`` allowed features
+    each, the clean half bit-identical; std: of the clean challenged rows' allowed values, pooled."""
+    head = clean[:4].double()
+    std = float(head[allowed].std(correction=0))
+    changed = seen != clean
+    assert changed.reshape(len(seen), -1).sum(dim=1).tolist() == [per_row] * 4 + [0] * (len(seen) - 4)
+    assert not changed[:4][~allowed].any() and torch.equal(seen[4:], clean[4:])
+    delta = (seen - clean)[:4].double()
+    for rows, expected in ((slice(0, 2), -ALPHA * std), (slice(2, 4), BETA * std)):
+        moved = delta[rows][changed[rows]]
+        torch.testing.assert_close(moved, torch.full_like(moved, expected), rtol=0, atol=1e-6)
+    return std
+
+
+@pytest.mark.parametrize("selection", ["lrp", "random"])
+def test_std_units_move_allowed_features_by_alpha_times_the_batch_std(tmp_path, selection) -> None:
+    """perturbation_units="std": text at the embeddings, padding neither chosen nor in the estimate."""
+    model = TinyTextNet()
+    initial = copy.deepcopy(model)
+    args = make_args(
+        tmp_path, challenger_attribution_target="embeddings", challenger_perturbation_units="std",
+        challenger_selection=selection, challenger_num_features="4",
+    )  # fmt: skip
+    trainer = Recording(model=model, args=args, train_dataset=text_data())
+    trainer.train()
+    batch = trainer.clean_batches[0]
+    clean = initial.embed(batch["input_ids"]).detach()
+    allowed = batch["attention_mask"][:4, :, None].bool().expand(-1, -1, clean.shape[-1])
+    std = check_std_shift(model.seen[0], clean, allowed, 4)
+    with_padding = float(clean[:4].double().std(correction=0))
+    assert abs(with_padding - std) > 0.05 * std  # the check above tells the two estimates apart
+
+
+def test_std_units_on_the_input_with_a_feature_mask(tmp_path) -> None:
+    model = TinyConvNet()
+    feature_mask = torch.ones(3, 8, 8, dtype=torch.bool)
+    feature_mask[:, :, 0] = False
+    data = image_data()
+    data.columns["pixel_values"][:, :, :, 0] = 25.0  # excluded column, far off: must not enter the std
+    args = make_args(tmp_path, challenger_perturbation_units="std")
+    trainer = Recording(model=model, args=args, train_dataset=data, feature_mask=feature_mask)
+    trainer.train()
+    clean = trainer.clean_batches[0]["pixel_values"]
+    std = check_std_shift(model.seen[0], clean, feature_mask.expand(4, -1, -1, -1), 5)
+    assert 0.5 < std < 2.0  # the unit normal values, not the constant column
+
+
 def test_engine_and_hooks_are_kept_across_steps(tmp_path) -> None:
     model = TinyTextNet()
     args = make_args(tmp_path, max_steps=3, challenger_attribution_target="embeddings", per_device_train_batch_size=4)

@@ -4,7 +4,7 @@
 """
 
 from .adversarial import adversarial_delta
-from .perturbation import RowEdit, challenge_shift
+from .perturbation import RowEdit, candidate_std, challenge_shift
 from .selection import candidate_mask, coin_flips, select_features
 from .sites import InputSite, ModuleSite
 from .targets import draw_topk_targets
@@ -15,6 +15,7 @@ __all__ = [
     "RowEdit",
     "adversarial_delta",
     "candidate_mask",
+    "candidate_std",
     "challenge_shift",
     "coin_flips",
     "draw_topk_targets",
