@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .fields import coerce_fields
+
 SELECTIONS = ("lrp", "random")
 PERTURBATIONS = ("challenger", "fgsm", "pgd")
 PERTURBATION_UNITS = ("absolute", "std")
@@ -129,6 +131,8 @@ class ChallengerConfig:
     adversarial_step_size: float | None = None
 
     def __post_init__(self) -> None:
+        # "5", "1e-4" from text sources; bools as numbers refused. The range checks below refuse nan/inf.
+        coerce_fields(self, finite=False)
         self.num_features = parse_num_features(self.num_features)
         _check_int("top_k", self.top_k, low=1, allowed="an integer >= 1")
         _check_float("alpha", self.alpha, low=0.0, allowed="a finite float >= 0")

@@ -30,6 +30,7 @@ from .challenge import (
 )
 from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
+from .fields import parse_bool
 from .lrp import EpsilonLRP
 from .lrp.modes import frozen_eval
 
@@ -96,7 +97,7 @@ class ChallengerTrainer(Trainer):
         if not isinstance(challenger_config, ChallengerConfig):
             raise TypeError(f"challenger_config must be a ChallengerConfig, got {type(challenger_config).__name__}")
         self.challenger_config = challenger_config
-        self.challenger_enabled = bool(getattr(self.args, "challenger_enabled", True))
+        self.challenger_enabled = parse_bool("challenger_enabled", getattr(self.args, "challenger_enabled", True))
         if feature_mask is not None and (not torch.is_tensor(feature_mask) or feature_mask.dtype != torch.bool):
             raise TypeError("feature_mask must be a bool tensor (True = may be challenged)")
         self.feature_mask = feature_mask

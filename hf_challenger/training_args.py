@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from .config import ChallengerConfig, parse_num_features
+from .fields import coerce_fields
 
 
 @dataclass
@@ -121,6 +122,9 @@ class ChallengerTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        # Every bool/int/float field (inherited ones too) read one way: "false" is False, "1e-4" is 1e-4,
+        # anything else is an error naming the field (never Python truthiness, never later in transformers).
+        coerce_fields(self)
         super().__post_init__()
         self.challenger_num_features = parse_num_features(self.challenger_num_features, name="challenger_num_features")
         try:

@@ -25,7 +25,7 @@ def test_defaults_are_the_papers_split() -> None:
         ("fraction_a", 1.5, "[0, 1]"),
         ("fraction_b", float("nan"), "[0, 1]"),
         ("top_k", 0, ">= 1"),
-        ("top_k", 2.0, ">= 1"),
+        ("top_k", 2.0, "an integer"),
         ("num_features", -3, "count >= 1"),
         ("num_features", 0, "count >= 1"),
         ("num_features", 1.5, "(0, 1]"),

@@ -96,8 +96,8 @@ class EpsilonLRP:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(epsilon, (int, float)) or not epsilon > 0:
-            raise ValueError(f"epsilon must be a number > 0, got {epsilon!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 < epsilon < float("inf"):
+            raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
         if unknown_layers not in ("error", "gradient"):
             raise ValueError(f"unknown_layers must be 'error' or 'gradient', got {unknown_layers!r}")
         self.model = unwrap_model(model)
