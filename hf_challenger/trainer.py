@@ -28,6 +28,7 @@ from .challenge import (
     draw_topk_targets,
     select_features,
 )
+from .challenge.finite import FiniteGuard
 from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
 from .fields import parse_bool
@@ -104,6 +105,7 @@ class ChallengerTrainer(Trainer):
         self.challenger_generator = torch.Generator(device=self.args.device)
         self.challenger_generator.manual_seed(int(self.args.seed) + int(self.args.process_index))
         self.challenger_stats = ChallengerStats(self.args.device)
+        self._finite = FiniteGuard()
         self._bound_model: nn.Module | None = None
         self._site: InputSite | ModuleSite | None = None
         self._lrp: EpsilonLRP | None = None
@@ -218,6 +220,7 @@ class ChallengerTrainer(Trainer):
             relevance = self._lrp.attribute_with_logits(
                 attribution_inputs, select, at=self._at, input_key=self._input_key if self._at is None else None
             ).relevance
+        self._finite.check(relevance, self.state.global_step, self._bound_model, sub)  # NaN/inf: error
         allowed = self._allowed(sub, relevance.shape, relevance.device)
         mask = self._select(relevance, allowed, coin_flips(n_a + n_b, gen, relevance.device))
         self._record_relevance(relevance, allowed)
@@ -339,6 +342,8 @@ class ChallengerTrainer(Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """``Trainer.log``, with Challenger's metrics added to the training-loss logs."""
+        if self._bound_model is not None:
+            self._finite.poll(self._bound_model, wait=True)  # CUDA relevance checks not yet read
         if self.challenger_enabled and "loss" in logs:
             stats = self.challenger_stats.report(
                 lambda t: self.accelerator.reduce(t, reduction="sum"), max(self.args.world_size, 1)
