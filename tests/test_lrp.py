@@ -325,7 +325,7 @@ def test_bad_targets(targets, error, message):
 
 
 def test_bad_construction_arguments():
-    with pytest.raises(ValueError, match="epsilon must be a number > 0, got 0"):
+    with pytest.raises(ValueError, match="epsilon must be a finite number > 0, got 0"):
         EpsilonLRP(nn.Linear(2, 2), epsilon=0)
     with pytest.raises(ValueError, match="unknown_layers must be 'error' or 'gradient', got 'skip'"):
         EpsilonLRP(nn.Linear(2, 2), unknown_layers="skip")
