@@ -32,6 +32,7 @@ from .challenge.finite import FiniteGuard
 from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
 from .fields import parse_bool
+from .guards import load_generator_state, refuse_empty_dataset
 from .lrp import EpsilonLRP
 from .lrp.modes import frozen_eval
 
@@ -193,11 +194,14 @@ class ChallengerTrainer(Trainer):
         rows = n_a + n_b
         self.challenger_stats.add("rows", batch)
         if rows == 0:
-            self._warn_once(
-                "small",
-                f"a micro-batch of {batch} row(s) is too small to split with fraction_a={cfg.fraction_a}, "
-                f"fraction_b={cfg.fraction_b} (0 rows challenged): it is trained unchallenged",
-            )
+            if cfg.fraction_a == 0 and cfg.fraction_b == 0:
+                why = "fraction_a and fraction_b are both 0, so no row of any micro-batch is challenged"
+            else:
+                why = (
+                    f"a micro-batch of {batch} row(s) is too small to split with fraction_a={cfg.fraction_a}, "
+                    f"fraction_b={cfg.fraction_b} (0 rows challenged)"
+                )
+            self._warn_once("small", f"{why}: it is trained unchallenged")
             return None
         self.challenger_stats.add("challenged_rows", rows)
         self.challenger_stats.add("challenged_batches", 1)
@@ -264,6 +268,11 @@ class ChallengerTrainer(Trainer):
             )
         self.challenger_stats.add("changed_share", allowed.float().mean())
         return RowEdit(rows, delta, allowed)
+
+    def get_train_dataloader(self):
+        """``Trainer.get_train_dataloader``, refusing a training set without rows (naming it)."""
+        refuse_empty_dataset(self.train_dataset)
+        return super().get_train_dataloader()
 
     # ------------------------------------------------------------------ helpers
 
@@ -395,7 +404,5 @@ class ChallengerTrainer(Trainer):
                 f"{path} not found: Challenger's random draws after resuming will differ from an uninterrupted run",
             )
             return
-        state = torch.load(path, weights_only=True)
-        if "generator" not in state:
-            raise ValueError(f"{path} is not a Challenger RNG state (no 'generator' entry)")
-        self.challenger_generator.set_state(state["generator"])
+        load_generator_state(path, self.challenger_generator)
+

@@ -190,7 +190,7 @@ def cached_dataset_dict(
     target = cache_root(cache_dir) / benchmark / cache_key(key_parts)
     if (target / "dataset_dict.json").is_file():
         logger.info("hf_challenger: loading %s from cache %s", benchmark, target)
-        return DatasetDict.load_from_disk(str(target))
+        return _load_cache(benchmark, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f"{target.name}.partial-{os.getpid()}"
     scratch = target.parent / f"{target.name}.scratch-{os.getpid()}"
@@ -208,7 +208,26 @@ def cached_dataset_dict(
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
     logger.info("hf_challenger: cached %s at %s", benchmark, target)
-    return DatasetDict.load_from_disk(str(target))
+    return _load_cache(benchmark, target)
+
+
+def _load_cache(benchmark: str, target: Path) -> DatasetDict:
+    """``load_from_disk(target)``; a truncated or corrupt cache is an error naming the folder to delete.
+
+    (A build is renamed into place only when complete, so such a cache was damaged afterwards, e.g. by a
+    full disk, an interrupted copy or a manual edit.)
+    """
+    try:
+        return DatasetDict.load_from_disk(str(target))
+    except (OSError, ValueError, KeyError, TypeError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        raise CorruptCacheError(
+            f"the cached {benchmark} dataset in {target} cannot be read ({type(error).__name__}: {error}); it is "
+            f"truncated or corrupt. Delete the folder {target} and load again: it is rebuilt from the source files"
+        ) from error
+
+
+class CorruptCacheError(ValueError):
+    """A cached dataset folder exists but cannot be read; the message names the folder to delete."""
 
 
 def write_split(

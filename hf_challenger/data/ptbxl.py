@@ -80,11 +80,19 @@ def read_tables(folder: Path):
 
     database_path = require_file(folder / "ptbxl_database.csv", "PTB-XL's record table (PhysioNet folder)")
     statements_path = require_file(folder / "scp_statements.csv", "PTB-XL's SCP statement table (PhysioNet folder)")
-    database = pd.read_csv(database_path, index_col="ecg_id")
-    statements = pd.read_csv(statements_path, index_col=0)
-    needed = {"scp_codes", "strat_fold", "filename_lr", "filename_hr"}
+    database = _read_csv(pd, database_path)
+    statements = _read_csv(pd, statements_path)
+    needed = {"ecg_id", "scp_codes", "strat_fold", "filename_lr", "filename_hr"}
     if not needed <= set(database.columns):
-        raise ValueError(f"{database_path} lacks column(s) {sorted(needed - set(database.columns))}")
+        raise ValueError(
+            f"{database_path} lacks column(s) {sorted(needed - set(database.columns))} (has {list(database.columns)}); "
+            "expected PTB-XL's ptbxl_database.csv"
+        )
+    repeated = database["ecg_id"][database["ecg_id"].duplicated()].tolist()
+    if repeated:
+        raise ValueError(f"{database_path}: ecg_id {repeated[:5]} appear(s) more than once")
+    database = database.set_index("ecg_id")
+    statements = statements.set_index(statements.columns[0])
     needed = {"diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass"}
     if not needed <= set(statements.columns):
         raise ValueError(f"{statements_path} lacks column(s) {sorted(needed - set(statements.columns))}")
@@ -103,6 +111,14 @@ def read_tables(folder: Path):
 
     database["scp_codes"] = [parse(i, text) for i, text in zip(database.index, database["scp_codes"])]
     return database, statements
+
+
+def _read_csv(pd, path: Path):
+    """``pandas.read_csv(path)``, its parser errors (empty file, ragged rows, bad bytes) naming the file."""
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{path} is not a readable CSV table ({type(error).__name__}: {error})") from error
 
 
 def task_mapping(statements, task: str) -> dict[str, str]:
@@ -130,18 +146,44 @@ def aggregate(codes: Sequence[dict], mapping: dict[str, str]) -> tuple[list[str]
 
 
 def read_record(path: Path, sampling_rate: int) -> np.ndarray:
-    """Signal float32 ``[12, 10 * sampling_rate]`` of the WFDB record at ``path`` (without extension)."""
+    """Signal float32 ``[12, 10 * sampling_rate]`` of the WFDB record at ``path`` (without extension).
+
+    The digital samples are checked against the header before they are scaled to millivolts: each
+    lead's checksum (sum of its samples mod 2^16) and first sample, where the header gives them (the
+    PhysioNet files do), so a ``.dat`` overwritten with other bytes is an error naming the record and
+    the leads, not noise. A missing-sample marker (NaN after scaling) is an error too.
+    """
     import wfdb
 
     try:
-        signal, fields = wfdb.rdsamp(str(path))
+        record = wfdb.rdrecord(str(path), physical=False)
     except (OSError, ValueError, IndexError, TypeError) as error:
         raise ValueError(f"cannot read WFDB record {path} (.hea/.dat): {error}") from error
+    digital = record.d_signal
     expected = (DURATION_S * sampling_rate, N_LEADS)
-    if signal.shape != expected or fields["fs"] != sampling_rate:
+    if digital.shape != expected or record.fs != sampling_rate:
         raise ValueError(
-            f"WFDB record {path} holds {signal.shape[1]} leads x {signal.shape[0]} samples at {fields['fs']} Hz; "
+            f"WFDB record {path} holds {digital.shape[1]} leads x {digital.shape[0]} samples at {record.fs} Hz; "
             f"expected {N_LEADS} leads x {expected[0]} samples at {sampling_rate} Hz"
+        )
+    names = record.sig_name or [str(i) for i in range(N_LEADS)]
+    faults = []
+    if record.checksum is not None:
+        faults += [names[i] for i, (got, want) in enumerate(zip(record.calc_checksum(), record.checksum)) if got != want]
+    if record.init_value is not None:
+        faults += [names[i] for i, want in enumerate(record.init_value) if int(digital[0, i]) != want and names[i] not in faults]
+    if faults:
+        raise ValueError(
+            f"WFDB record {path}: the samples of lead(s) {faults} in its .dat file do not match the checksum/first "
+            "sample in its .hea header, so the .dat file is corrupt or belongs to another record; download the "
+            "record again from PhysioNet"
+        )
+    signal = record.dac()
+    missing = ~np.isfinite(signal).all(axis=0)
+    if missing.any():
+        raise ValueError(
+            f"WFDB record {path}: lead(s) {[names[i] for i in np.flatnonzero(missing)]} hold missing-sample markers "
+            "(NaN after scaling); this loader needs complete recordings"
         )
     return np.ascontiguousarray(signal.T, dtype=np.float32)
 

@@ -1,0 +1,59 @@
+"""Checks of what ChallengerTrainer is handed: the training set and the saved RNG state file."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+import torch
+
+
+def refuse_empty_dataset(dataset: Any) -> None:
+    """Raise ``ValueError`` naming ``dataset`` (benchmark and split where known) if it has 0 rows.
+
+    ``None`` and datasets without a length (``IterableDataset``) pass.
+    """
+    try:
+        empty = dataset is not None and len(dataset) == 0
+    except TypeError:
+        return
+    if not empty:
+        return
+    name = type(dataset).__name__
+    description = getattr(getattr(dataset, "info", None), "description", None) or ""
+    try:
+        name = f"the {json.loads(description)['hf_challenger']['benchmark']!r} dataset ({name})"
+    except (ValueError, KeyError, TypeError):
+        pass  # not made by hf_challenger.data.load_benchmark: the type is all we know
+    split = getattr(dataset, "split", None)
+    where = f", split {str(split)!r}," if split else ""
+    raise ValueError(
+        f"the training set, {name}{where} has 0 rows: nothing to train on. Check the data folder, the split and "
+        "any filtering or subset size that produced it"
+    )
+
+
+def load_generator_state(path: str, generator: torch.Generator) -> None:
+    """Set ``generator`` from ``path`` (a ``{"generator": ByteTensor}`` file saved by ChallengerTrainer).
+
+    Raises:
+        ValueError: naming ``path`` and what to do, for an empty, truncated, foreign or unusable file.
+    """
+    advice = (
+        "it is empty, truncated or not a file ChallengerTrainer saved. Resume from another checkpoint, or "
+        "delete the file to resume without it (Challenger's random draws then differ from an uninterrupted run)"
+    )
+    try:
+        state = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as error:  # torch's long text here suggests the unsafe loader: not for us
+        raise ValueError(f"{path} cannot be read (the safe loader refuses its contents); {advice}") from error
+    except Exception as error:  # torch raises EOFError, RuntimeError, ... for empty and truncated files
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(f"{path} cannot be read ({type(error).__name__}: {first_line}); {advice}") from error
+    if not isinstance(state, dict) or not torch.is_tensor(state.get("generator")):
+        raise ValueError(f"{path} is not a Challenger RNG state (no 'generator' tensor entry); {advice}")
+    try:
+        generator.set_state(state["generator"])
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise ValueError(f"{path} holds a generator state this generator cannot take ({error}); {advice}") from error
