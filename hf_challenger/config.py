@@ -17,6 +17,8 @@ SELECTIONS = ("lrp", "random")
 PERTURBATIONS = ("challenger", "fgsm", "pgd")
 PERTURBATION_UNITS = ("absolute", "std")
 BUILTIN_TARGETS = ("input", "embeddings")
+ATTENTION_RULES = ("attnlrp", "cp")
+UNKNOWN_LAYER_POLICIES = ("error", "gradient")
 
 
 def parse_num_features(value: int | float | str, name: str = "num_features") -> int | float:
@@ -89,6 +91,12 @@ class ChallengerConfig:
         selection: ``"lrp"`` (top-N or bottom-N relevance, by a fair per-row coin flip) or
             ``"random"`` (N uniformly random candidates: the paper's ablation; no attribution pass).
         epsilon: stabiliser of the LRP epsilon rule (> 0).
+        attention_rule: the LRP convention inside transformers models: ``"attnlrp"`` (AttnLRP,
+            Achtibat et al. 2024: products of two activations such as q·kᵀ, attention·V and a gated
+            MLP's act(gate)·up split relevance half and half; softmax keeps its gradient) or ``"cp"``
+            (CP-LRP, Ali et al. 2022: attention weights and gates are constants). CNNs are unaffected.
+        unknown_layers: ``"error"`` refuses a module or call the LRP engine has no rule for (naming
+            it); ``"gradient"`` lets relevance flow through it as the gradient.
         attribution_target: ``"input"`` (the model input tensor, e.g. images or ECG),
             ``"embeddings"`` (the output of ``model.get_input_embeddings()``; text), or the dotted
             name of a submodule whose output is attributed and perturbed.
@@ -121,6 +129,8 @@ class ChallengerConfig:
     fraction_b: float = 0.25
     selection: str = "lrp"
     epsilon: float = 1e-6
+    attention_rule: str = "attnlrp"
+    unknown_layers: str = "error"
     attribution_target: str = "input"
     input_key: str | None = None
     start_step: int = 0
@@ -155,6 +165,8 @@ class ChallengerConfig:
                 "perturbation_units='absolute'"
             )
         _check_float("epsilon", self.epsilon, low=0.0, low_open=True, allowed="a finite float > 0")
+        _check_choice("attention_rule", self.attention_rule, ATTENTION_RULES)
+        _check_choice("unknown_layers", self.unknown_layers, UNKNOWN_LAYER_POLICIES)
         if not isinstance(self.attribution_target, str) or not self.attribution_target.strip():
             raise ValueError(
                 "attribution_target must be 'input', 'embeddings' or the dotted name of a submodule; "

@@ -134,14 +134,14 @@ class ChallengerTrainer(Trainer):
             return super().training_step(model, inputs, num_items_in_batch)
         inputs = self._prepare_inputs(inputs)
         base = self.accelerator.unwrap_model(model)
-        self._bind(base)
+        self._bind(base, inputs)
         edit = self._plan_edit(base, inputs)
         if edit is None:
             return super().training_step(model, inputs, num_items_in_batch)
         with self._site.editing(inputs, edit) as edited:
             return super().training_step(model, edited, num_items_in_batch)
 
-    def _bind(self, base: nn.Module) -> None:
+    def _bind(self, base: nn.Module, inputs: Mapping[str, Any]) -> None:
         """Create the site (hook) and the LRP engine once per model; they are kept across steps."""
         if base is self._bound_model:
             return
@@ -150,9 +150,7 @@ class ChallengerTrainer(Trainer):
         if self._lrp is not None:
             self._lrp.remove()
         cfg = self.challenger_config
-        self._input_key = cfg.input_key or getattr(base, "main_input_name", None)
-        if not self._input_key:
-            raise ValueError("the model has no main_input_name; set challenger_input_key to the batch key of its input")
+        self._input_key = cfg.input_key or getattr(base, "main_input_name", None) or self._sole_float_key(inputs)
         target = cfg.attribution_target
         if target == "input":
             self._at = None
@@ -178,8 +176,24 @@ class ChallengerTrainer(Trainer):
             self._at = module
             self._site = ModuleSite(module)
         needs_lrp = cfg.perturbation == "challenger" and cfg.selection == "lrp"
-        self._lrp = EpsilonLRP(base, epsilon=cfg.epsilon) if needs_lrp else None
+        self._lrp = (
+            EpsilonLRP(base, epsilon=cfg.epsilon, attention_rule=cfg.attention_rule, unknown_layers=cfg.unknown_layers)
+            if needs_lrp
+            else None
+        )
         self._bound_model = base
+
+    def _sole_float_key(self, inputs: Mapping[str, Any]) -> str:
+        """The batch key of a model without ``main_input_name``: its only floating-point tensor."""
+        labels = self._label_keys()
+        keys = [k for k, v in inputs.items() if k not in labels and torch.is_tensor(v) and v.is_floating_point()]
+        if len(keys) != 1:
+            raise ValueError(
+                "the model has no main_input_name and the batch holds "
+                f"{len(keys)} floating-point tensors besides the labels ({sorted(keys)}); set "
+                "challenger_input_key to the batch key of its input"
+            )
+        return keys[0]
 
     def _plan_edit(self, base: nn.Module, inputs: Mapping[str, Any]) -> Callable[[Tensor], Tensor] | None:
         """The edit of the attributed tensor for this micro-batch, or ``None`` if none applies."""

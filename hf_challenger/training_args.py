@@ -84,6 +84,20 @@ class ChallengerTrainingArguments(TrainingArguments):
     challenger_epsilon: float = field(
         default=1e-6, metadata={"help": "Stabiliser of the LRP epsilon rule (float > 0)."}
     )
+    challenger_attention_rule: str = field(
+        default="attnlrp",
+        metadata={
+            "help": "LRP convention inside transformers models: 'attnlrp' (AttnLRP: products of two activations "
+            "split relevance half and half) or 'cp' (CP-LRP: attention weights and gates held constant)."
+        },
+    )
+    challenger_unknown_layers: str = field(
+        default="error",
+        metadata={
+            "help": "A module or call the LRP engine has no rule for: 'error' (refused, naming it) or "
+            "'gradient' (relevance flows through it as the gradient)."
+        },
+    )
     challenger_attribution_target: str = field(
         default="input",
         metadata={

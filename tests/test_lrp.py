@@ -292,13 +292,23 @@ def test_ddp_wrapped_model_uses_inner_module(tmp_path, generator):
 # --------------------------------------------------------------------------- errors
 
 
-def test_unknown_layer_is_refused_with_its_path_and_the_fallback():
-    model = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 3))
+class Exponential(nn.Module):
+    def forward(self, x):
+        return torch.exp(x)
+
+
+def test_unknown_call_is_refused_with_its_module_path_and_the_fallback():
+    model = nn.Sequential(nn.Linear(4, 8), Exponential(), nn.Linear(8, 3))
     x = torch.randn(2, 4)
-    with pytest.raises(UnsupportedLayerError, match=r"'1' of type GELU.*unknown_layers='gradient'"):
+    with pytest.raises(UnsupportedLayerError, match=r"call 'exp' .* module '1' of type Exponential.*unknown_layers='gradient'"):
         EpsilonLRP(model).attribute(x, torch.tensor([0, 1]))
     relevance = EpsilonLRP(model, unknown_layers="gradient").attribute(x, torch.tensor([0, 1]))
+    # "gradient": relevance flows through exp as its gradient, so this is gradient x input at eps -> 0.
+    x_grad = x.clone().requires_grad_(True)
+    model(x_grad).gather(1, torch.tensor([[0], [1]])).sum().backward()
+    reference = EpsilonLRP(model, epsilon=1e-12, unknown_layers="gradient").attribute(x, torch.tensor([0, 1]))
     assert relevance.shape == x.shape
+    torch.testing.assert_close(reference, x * x_grad.grad, rtol=1e-4, atol=1e-6)
 
 
 def test_unknown_layer_below_at_is_allowed_and_integer_input_needs_at():
@@ -327,13 +337,19 @@ def test_bad_targets(targets, error, message):
 def test_bad_construction_arguments():
     with pytest.raises(ValueError, match="epsilon must be a finite number > 0, got 0"):
         EpsilonLRP(nn.Linear(2, 2), epsilon=0)
+    with pytest.raises(ValueError, match="epsilon must be a finite number > 0, got inf"):
+        EpsilonLRP(nn.Linear(2, 2), epsilon=float("inf"))
+    with pytest.raises(ValueError, match="attention_rule must be 'attnlrp' or 'cp', got 'half'"):
+        EpsilonLRP(nn.Linear(2, 2), attention_rule="half")
     with pytest.raises(ValueError, match="unknown_layers must be 'error' or 'gradient', got 'skip'"):
         EpsilonLRP(nn.Linear(2, 2), unknown_layers="skip")
     with pytest.raises(ValueError, match="at= must be a submodule"):
         EpsilonLRP(nn.Linear(2, 2)).attribute(torch.randn(1, 2), torch.tensor([0]), at=nn.Linear(2, 2))
 
 
-def test_functional_in_place_change_is_detected():
+def test_functional_in_place_change_of_a_hooked_output_uses_its_values_before_the_change():
+    """``torch.relu_`` on a Linear output: the epsilon rule needs z before the change (kept as a copy)."""
+
     class InPlace(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -343,5 +359,17 @@ def test_functional_in_place_change_is_detected():
         def forward(self, x):
             return self.b(torch.relu_(self.a(x)))
 
-    with pytest.raises(RuntimeError, match="output of module 'a' was modified in place"):
-        EpsilonLRP(InPlace()).attribute(torch.randn(2, 4), torch.tensor([0, 1]))
+    class OutOfPlace(InPlace):
+        def forward(self, x):
+            return self.b(torch.relu(self.a(x)))
+
+    torch.manual_seed(0)
+    in_place = InPlace().double()
+    out_of_place = OutOfPlace().double()
+    out_of_place.load_state_dict(in_place.state_dict())
+    x = torch.randn(5, 4, dtype=torch.float64)
+    targets = torch.tensor([0, 1, 0, 1, 1])
+    engine = EpsilonLRP(in_place, epsilon=0.5)  # a large epsilon: the scaling depends on z's values
+    expected = EpsilonLRP(out_of_place, epsilon=0.5).attribute(x, targets)
+    for _ in range(2):  # the first call learns that 'a' is changed in place; both must be right
+        torch.testing.assert_close(engine.attribute(x, targets), expected, rtol=1e-12, atol=1e-12)

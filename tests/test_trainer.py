@@ -194,7 +194,7 @@ def test_attribution_leaves_no_trace(tmp_path) -> None:
         trainer = ChallengerTrainer(
             model=model, args=make_args(tmp_path, challenger_perturbation=perturbation), train_dataset=image_data()
         )
-        trainer._bind(model)
+        trainer._bind(model, batch)
         edit = trainer._plan_edit(model, batch)
         assert callable(edit)
         assert all(p.grad is None for p in model.parameters())

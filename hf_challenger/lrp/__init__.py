@@ -5,15 +5,18 @@
 >>> relevance = lrp.attribute(batch, targets, at=model.get_input_embeddings())  # [B, L, D]
 """
 
-from .engine import Attribution, EpsilonLRP, UnsupportedLayerError, extract_logits, unwrap_model
+from .engine import Attribution, EpsilonLRP, extract_logits, unwrap_model
+from .functional_rules import ATTENTION_RULES, UnsupportedLayerError
 from .layer_map import LayerMap, default_layer_map
-from .rules import EpsilonRule, GradientRule, MergedBatchNormRule, Rule
+from .rules import EpsilonRule, GradientRule, IdentityRule, MergedBatchNormRule, Rule
 
 __all__ = [
     "Attribution",
     "EpsilonLRP",
     "EpsilonRule",
     "GradientRule",
+    "IdentityRule",
+    "ATTENTION_RULES",
     "LayerMap",
     "MergedBatchNormRule",
     "Rule",

@@ -10,9 +10,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from .layer_map import LayerMap, default_layer_map, rule_for
+from .functional_rules import ATTENTION_RULES, RuleMode, Scope, UnsupportedLayerError
+from .layer_map import LayerMap, default_layer_map, is_normalisation, rule_for
 from .modes import frozen_eval
-from .rules import PassState
+from .rules import PassState, Rule
 
 TargetSelector = Callable[[Tensor], Tensor]
 _LABEL_KEYS = ("labels", "label")
@@ -29,10 +30,6 @@ class Attribution(NamedTuple):
     relevance: Tensor
     logits: Tensor
     targets: Tensor
-
-
-class UnsupportedLayerError(TypeError):
-    """A module the engine has no rule for took part in the attribution forward."""
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -68,43 +65,51 @@ class EpsilonLRP:
     :meth:`attribute`; call :meth:`remove` (or use the engine as a context manager) to take them off.
     During a call the model runs in eval mode (BatchNorm uses its running statistics and does not
     update them, dropout is off), in at least float32 with autocast disabled (also inside Accelerate's
-    mixed-precision ``forward`` wrapper), and gradients are taken
+    mixed-precision ``forward`` wrapper), on detached parameters and buffers, and gradients are taken
     with :func:`torch.autograd.grad` for the attributed tensor only, so no parameter ``.grad`` is
     touched. Module modes and ``inplace`` flags are restored afterwards.
+
+    Module rules (:mod:`~hf_challenger.lrp.layer_map`) cover Linear/Conv/Conv1D, pooling, BatchNorm and
+    activation modules; every other module is traversed and the calls in its forward get the rules
+    of :mod:`~hf_challenger.lrp.functional_rules` (attention, normalisation, products, softmax),
+    through a torch function mode that exists only during the call.
 
     Args:
         model: the classifier, possibly wrapped in ``DistributedDataParallel``/``DataParallel`` (the
             inner module is used, so no DDP reducer is involved).
         epsilon: the stabiliser ``eps > 0`` of the rule ``z / (z + eps * sign(z))``.
-        unknown_layers: ``"error"`` (default) refuses a module with no rule when it runs in the
-            attribution forward; ``"gradient"`` lets relevance flow through it as the gradient, which is
-            exact for positively homogeneous element-wise layers and an approximation otherwise.
+        attention_rule: ``"attnlrp"`` (AttnLRP, Achtibat et al. 2024: products of two activations split
+            relevance half and half, softmax keeps its gradient) or ``"cp"`` (CP-LRP, Ali et al. 2022:
+            attention weights and activation gates are constants).
+        unknown_layers: ``"error"`` (default) refuses a call with no rule on an activation, naming the
+            module it runs in; ``"gradient"`` lets relevance flow through it as the gradient.
         layer_map: ordered ``(module types, rule)`` list; defaults to
             :func:`hf_challenger.lrp.layer_map.default_layer_map`.
-
-    Only modules are seen: a ``torch.nn.functional`` convolution, linear map or pooling inside a
-    ``forward`` gets no rule (relevance then flows as its gradient). View, reshape, flatten,
-    concatenation and element selection only move relevance and need none.
     """
 
     def __init__(
         self,
         model: nn.Module,
         epsilon: float = 1e-6,
+        attention_rule: Literal["attnlrp", "cp"] = "attnlrp",
         unknown_layers: Literal["error", "gradient"] = "error",
         layer_map: LayerMap | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 < epsilon < float("inf"):
+        if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0 < epsilon < float("inf"):
             raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+        if attention_rule not in ATTENTION_RULES:
+            raise ValueError(f"attention_rule must be 'attnlrp' or 'cp', got {attention_rule!r}")
         if unknown_layers not in ("error", "gradient"):
             raise ValueError(f"unknown_layers must be 'error' or 'gradient', got {unknown_layers!r}")
         self.model = unwrap_model(model)
         self.epsilon = float(epsilon)
+        self.attention_rule = attention_rule
         self.unknown_layers = unknown_layers
         self._state: PassState | None = None
-        self._at_subtree: frozenset[nn.Module] = frozenset()
+        self._scope = Scope()
+        self._snapshot: frozenset[str] = frozenset()
         self._attributed: Tensor | None = None
         self._at_hooks: dict[nn.Module, RemovableHandle] = {}
         self._handles: list[RemovableHandle] = []
@@ -114,42 +119,49 @@ class EpsilonLRP:
     # ------------------------------------------------------------------ hooks
 
     def _register(self, layer_map: LayerMap) -> None:
+        """Per module: enter the scope, the rule's pre-hook; the rule's hook, leave the scope."""
         for name, module in self.model.named_modules():
             rule = rule_for(module, layer_map)
-            is_leaf = next(module.children(), None) is None
-            has_own_params = any(p is not None for p in module._parameters.values())
-            if rule is None and (is_leaf or has_own_params):
-                self._handles.append(module.register_forward_hook(self._unknown_hook(name)))
-            elif rule is not None:
+            kind = "opaque" if rule is not None else ("norm" if is_normalisation(module) else "plain")
+            self._handles.append(module.register_forward_pre_hook(self._enter_hook(name, kind)))
+            if rule is not None:
                 self._handles.append(module.register_forward_pre_hook(self._pre_hook(rule)))
                 self._handles.append(module.register_forward_hook(self._post_hook(name, rule)))
+            self._handles.append(module.register_forward_hook(self._leave_hook(kind), always_call=True))
 
-    def _pre_hook(self, rule):
+    def _enter_hook(self, name: str, kind: str):
         def hook(module: nn.Module, inputs: tuple) -> None:
-            if self._state is not None and inputs and isinstance(inputs[0], Tensor):
-                rule.on_input(module, inputs, self._state)
-
-        return hook
-
-    def _post_hook(self, name: str, rule):
-        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
-            if self._state is not None and isinstance(output, Tensor) and output.requires_grad:
-                rule.on_output(name, module, output, self._state)
-
-        return hook
-
-    def _unknown_hook(self, name: str):
-        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
-            if self._state is None or self.unknown_layers == "gradient" or module in self._at_subtree:
+            if self._state is None:
                 return
-            raise UnsupportedLayerError(
-                f"EpsilonLRP has no rule for module '{name or '<root>'}' of type "
-                f"{type(module).__name__}. Supported: Linear, Conv1d/2d, BatchNorm1d/2d, average and "
-                "max pooling (incl. adaptive), ReLU, LeakyReLU, Dropout, Flatten, Identity. To let "
-                "relevance flow through such layers as the gradient (exact for element-wise layers "
-                "with f(a*x) = a*f(x), an approximation otherwise), build the engine with "
-                "EpsilonLRP(model, unknown_layers='gradient'), or attribute at a module above it with at=..."
-            )
+            scope = self._scope
+            scope.names.append(name)
+            scope.modules.append(module)
+            scope.opaque += kind == "opaque"
+            scope.norm += kind == "norm"
+
+        return hook
+
+    def _leave_hook(self, kind: str):
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+            if self._state is None or not self._scope.modules:
+                return
+            scope = self._scope
+            scope.names.pop()
+            scope.modules.pop()
+            scope.opaque -= kind == "opaque"
+            scope.norm -= kind == "norm"
+
+        return hook
+
+    def _pre_hook(self, rule: Rule):
+        def hook(module: nn.Module, inputs: tuple) -> tuple | None:
+            return None if self._state is None else rule.on_input(module, inputs, self._state)
+
+        return hook
+
+    def _post_hook(self, name: str, rule: Rule):
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> Tensor | None:
+            return None if self._state is None else rule.on_output(name, module, output, self._state)
 
         return hook
 
@@ -227,35 +239,48 @@ class EpsilonLRP:
         ``select_targets`` maps the logits ``[B, C]`` to int64 targets ``[B]`` (e.g. a class drawn from
         each row's top-K), so no separate prediction pass is needed.
         """
-        with self._attribution_mode(at):
-            args, kwargs, attributed = self._prepare_inputs(inputs, at, input_key)
-            logits = extract_logits(self._run(args, kwargs))
-            if at is not None:
-                attributed = self._attributed
-                if attributed is None:
-                    raise ValueError(f"the module given as at= ({type(at).__name__}) did not run in the forward")
-            if logits.ndim != 2:
-                raise ValueError(f"EpsilonLRP needs logits shaped [batch, classes], got {tuple(logits.shape)}")
-            self._check_in_place()
-            targets = select_targets(logits.detach())
-            targets = self._check_targets(targets, rows=logits.shape[0])
-            chosen = logits.gather(1, targets[:, None]).sum()
-            (grad,) = torch.autograd.grad(chosen, attributed)
-            relevance = attributed.detach() * grad
-        return Attribution(relevance, logits.detach(), targets)
+        for _ in range(2):  # a second forward only when an output was changed in place (see below)
+            with self._attribution_mode(at):
+                args, kwargs, attributed = self._prepare_inputs(inputs, at, input_key)
+                logits = extract_logits(self._run(args, kwargs))
+                if at is not None:
+                    attributed = self._attributed
+                    if attributed is None:
+                        raise ValueError(f"the module given as at= ({type(at).__name__}) did not run in the forward")
+                if logits.ndim != 2:
+                    raise ValueError(f"EpsilonLRP needs logits shaped [batch, classes], got {tuple(logits.shape)}")
+                changed = self._changed_in_place()
+                if changed - self._snapshot:
+                    # e.g. a residual ``+=`` on a BatchNorm output: the rule needs the values before the
+                    # change, so from now on these modules keep a copy of their outputs.
+                    self._snapshot |= changed
+                    continue
+                targets = select_targets(logits.detach())
+                targets = self._check_targets(targets, rows=logits.shape[0])
+                chosen = logits.gather(1, targets[:, None]).sum()
+                (grad,) = torch.autograd.grad(chosen, attributed)
+                relevance = attributed.detach() * grad
+                return Attribution(relevance, logits.detach(), targets)
+        raise RuntimeError("EpsilonLRP: outputs kept changing in place between two identical forwards")
 
     # ------------------------------------------------------------------ internals
 
     def _run(self, args: tuple, kwargs: dict) -> Any:
-        """Forward in the compute dtype; half-precision weights are upcast for this call only."""
-        model = self.model
-        if self._model_dtype() in (torch.float32, torch.float64):
-            return model(*args, **kwargs)
-        upcast = {
-            name: t.float() if t.is_floating_point() else t
-            for name, t in [*model.named_parameters(), *model.named_buffers()]
+        """Forward on detached parameters and buffers in the compute dtype, under the rule mode.
+
+        Detached parameters make "requires grad" mean "depends on the attributed tensor", which is
+        how the functional rules tell activations from weights; half-precision weights are upcast
+        for this call only.
+        """
+        dtype = self._compute_dtype(torch.empty(0, dtype=self._model_dtype()))
+        constants = {
+            name: t.detach().to(dtype) if t.is_floating_point() else t.detach()
+            for name, t in [*self.model.named_parameters(), *self.model.named_buffers()]
         }
-        return torch.func.functional_call(model, upcast, args, kwargs)
+        mode = RuleMode(self._scope, self.epsilon, self.attention_rule, self.unknown_layers)
+        self._state.mode = mode
+        with mode:
+            return torch.func.functional_call(self.model, constants, args, kwargs)
 
     @staticmethod
     def _compute_dtype(tensor: Tensor) -> torch.dtype:
@@ -318,14 +343,9 @@ class EpsilonLRP:
             raise ValueError(f"targets has {targets.shape[0]} rows but the batch has {rows}")
         return targets
 
-    def _check_in_place(self) -> None:
-        for name, output, version in self._state.watched:
-            if output._version != version:
-                raise RuntimeError(
-                    f"the output of module '{name}' was modified in place after it ran (e.g. "
-                    "F.relu(x, inplace=True) in a forward); epsilon-LRP needs it unchanged. Use an "
-                    "out-of-place operation or an nn.ReLU module."
-                )
+    def _changed_in_place(self) -> frozenset[str]:
+        """Names of modules whose scaled outputs were modified in place after they ran."""
+        return frozenset(name for name, output, version in self._state.watched if output._version != version)
 
     @contextlib.contextmanager
     def _attribution_mode(self, at: nn.Module | None) -> Iterator[None]:
@@ -337,9 +357,9 @@ class EpsilonLRP:
                 raise ValueError(f"at= must be a submodule of the model, got {type(at).__name__}")
             if at not in self._at_hooks:
                 self._at_hooks[at] = at.register_forward_hook(self._at_hook)
-        self._at_subtree = frozenset(at.modules()) if at is not None else frozenset()
         self._attributed = None
-        self._state = PassState(self.epsilon)
+        self._scope = Scope()
+        self._state = PassState(self.epsilon, snapshot=self._snapshot)
         try:
             for m in self._inplace_modules:
                 m.inplace = False
@@ -348,6 +368,6 @@ class EpsilonLRP:
         finally:
             self._state = None
             self._attributed = None
-            self._at_subtree = frozenset()
+            self._scope = Scope()
             for m in self._inplace_modules:
                 m.inplace = True

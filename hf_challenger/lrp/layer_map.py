@@ -1,17 +1,18 @@
 """Which module type gets which epsilon-LRP rule.
 
 The map is an ordered list of ``(module types, rule)``; the first entry whose types match a module
-wins. Modules that match no entry are *unknown*: the engine refuses them unless the user opts into
-gradient flow for them (``EpsilonLRP(model, unknown_layers="gradient")``), which is exact for
-element-wise layers that are positively homogeneous (relevance passes unchanged) and an approximation
-for other element-wise layers such as GELU or sigmoid.
+wins. A module with a rule is applied as a whole (the calls inside its forward get no rules of their
+own). Modules that match no entry are traversed: the calls inside their forwards get the rules of
+:mod:`hf_challenger.lrp.functional_rules`, and a call with no rule there is refused (unless the
+engine is built with ``unknown_layers="gradient"``). Normalisation modules written out by hand
+(:func:`is_normalisation`) are traversed with their normalising statistic held constant.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from .rules import EpsilonRule, GradientRule, MergedBatchNormRule, Rule
+from .rules import EpsilonRule, GradientRule, IdentityRule, MergedBatchNormRule, Rule
 
 LayerMap = list[tuple[tuple[type[nn.Module], ...], Rule]]
 
@@ -36,21 +37,67 @@ PASS_TYPES: tuple[type[nn.Module], ...] = (
     nn.Flatten,
     nn.Unflatten,
     nn.Identity,
+    nn.Embedding,
 )
+ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Mish,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Hardtanh,
+    nn.ReLU6,
+    nn.Softplus,
+    nn.Softsign,
+    nn.PReLU,
+)
+NORMALISATION_TYPES: tuple[type[nn.Module], ...] = (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+
+
+def transformers_linear_types() -> tuple[type[nn.Module], ...]:
+    """``transformers.pytorch_utils.Conv1D`` (GPT-2's linear layer), if transformers is installed."""
+    try:
+        from transformers.pytorch_utils import Conv1D
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return ()
+    return (Conv1D,)
+
+
+def transformers_activation_types() -> tuple[type[nn.Module], ...]:
+    """The element-wise activation modules of ``transformers.activations.ACT2CLS``."""
+    try:
+        from transformers.activations import ACT2CLS
+    except ImportError:  # pragma: no cover
+        return ()
+    classes = {entry[0] if isinstance(entry, tuple) else entry for entry in ACT2CLS.values()}
+    return tuple(c for c in classes if not issubclass(c, PASS_TYPES))
+
+
+def is_normalisation(module: nn.Module) -> bool:
+    """LayerNorm/GroupNorm/RMSNorm, or a module whose class name ends in ``Norm`` (Llama's RMSNorm,
+    T5's LayerNorm ...); BatchNorm has a rule of its own."""
+    return isinstance(module, NORMALISATION_TYPES) or type(module).__name__.lower().endswith("norm")
 
 
 def default_layer_map() -> LayerMap:
-    """The project's convention (zennit's ``Epsilon`` with ``SequentialMergeBatchNorm``)."""
+    """The project's convention (zennit's ``Epsilon`` with ``SequentialMergeBatchNorm`` on CNNs; the
+    AttnLRP/CP-LRP module rules on transformers)."""
     return [
-        (LINEAR_TYPES, EpsilonRule(mergeable=True)),
+        (LINEAR_TYPES + transformers_linear_types(), EpsilonRule(mergeable=True)),
         (AVERAGE_POOL_TYPES, EpsilonRule()),
         (BATCH_NORM_TYPES, MergedBatchNormRule()),
         (PASS_TYPES, GradientRule()),
+        (ACTIVATION_TYPES + transformers_activation_types(), IdentityRule()),
     ]
 
 
 def rule_for(module: nn.Module, layer_map: LayerMap) -> Rule | None:
-    """The rule of the first matching entry, or ``None`` for an unknown module."""
+    """The rule of the first matching entry, or ``None`` for a module that is traversed."""
     for types, rule in layer_map:
         if isinstance(module, types):
             return rule

@@ -10,6 +10,12 @@ ordinary backward pass and the relevance of the attributed tensor is ``x * grad`
   affine map, so the scaling moves from the Linear/Conv output to the BatchNorm output.
 - :class:`GradientRule` (ReLU, LeakyReLU, max pooling, eval-mode dropout, flatten, identity). Relevance
   passes unchanged, R_in = R_out, which in the gradient domain is the ordinary gradient.
+- :class:`IdentityRule` (GELU, SiLU, tanh, sigmoid ... modules, whatever their forward computes).
+  Relevance passes unchanged, R_in = R_out, i.e. ``g_in = g_out * f(x) / x``; the module's own graph is
+  not built.
+
+Calls inside forwards that module hooks do not see (attention, functional norms and activations) get
+their rules from :mod:`hf_challenger.lrp.functional_rules`.
 
 Rules are small objects; which module gets which rule is decided by the layer map in
 :mod:`hf_challenger.lrp.layer_map`, and the hooks that apply them live in :mod:`hf_challenger.lrp.engine`.
@@ -18,8 +24,15 @@ Rules are small objects; which module gets which rule is decided by the layer ma
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
+
+from .functional_rules import UnsupportedLayerError
+from .gradients import identity_rule
+
+if TYPE_CHECKING:
+    from .functional_rules import RuleMode
 
 
 @dataclass
@@ -35,12 +48,19 @@ class PassState:
 
     ``producers`` maps ``id(output)`` of each Linear/Conv output to the output tensor and the gate of
     its scaling, so that a BatchNorm consuming exactly that tensor can merge with it. ``watched``
-    holds every scaled output with its version counter at creation, to detect in-place changes.
+    holds every scaled output with its version counter at creation, to detect in-place changes;
+    ``snapshot`` names the modules whose outputs are changed in place later in the forward (e.g. a
+    residual ``+=`` on a BatchNorm output), so the rule keeps a copy of their values.
+    ``mode`` is the pass's :class:`~hf_challenger.lrp.functional_rules.RuleMode` (gates, slopes) and
+    ``inputs`` the inputs of the activation modules now running.
     """
 
     epsilon: float
+    snapshot: frozenset[str] = frozenset()
+    mode: RuleMode | None = None
     producers: dict[int, tuple[Tensor, _ScaleGate]] = field(default_factory=dict)
     watched: list[tuple[str, Tensor, int]] = field(default_factory=list)
+    inputs: list[Tensor | None] = field(default_factory=list)
 
 
 def epsilon_scaled(grad: Tensor, z: Tensor, epsilon: float) -> Tensor:
@@ -56,11 +76,13 @@ def epsilon_scaled(grad: Tensor, z: Tensor, epsilon: float) -> Tensor:
 class Rule:
     """Base class: a rule acts on one module's output during the attribution forward."""
 
-    def on_input(self, module: nn.Module, inputs: tuple, state: PassState) -> None:
-        """Called before the module runs (forward pre-hook)."""
+    def on_input(self, module: nn.Module, inputs: tuple, state: PassState) -> tuple | None:
+        """Called before the module runs (forward pre-hook); may return replacement inputs."""
+        return None
 
-    def on_output(self, name: str, module: nn.Module, output: Tensor, state: PassState) -> None:
-        """Called after the module ran (forward hook)."""
+    def on_output(self, name: str, module: nn.Module, output: Tensor, state: PassState) -> Tensor | None:
+        """Called after the module ran (forward hook); may return a replacement output."""
+        return None
 
 
 class GradientRule(Rule):
@@ -76,12 +98,14 @@ class EpsilonRule(Rule):
     def __init__(self, mergeable: bool = False) -> None:
         self.mergeable = mergeable
 
-    def on_output(self, name: str, module: nn.Module, output: Tensor, state: PassState) -> None:
+    def on_output(self, name: str, module: nn.Module, output: Any, state: PassState) -> None:
+        if not (isinstance(output, Tensor) and output.requires_grad):
+            return None
         gate = _ScaleGate()
         epsilon = state.epsilon
         # The hook lives on ``output``; holding ``output`` itself in the closure would make a
         # reference cycle that keeps every layer output alive until the garbage collector runs.
-        z = output.detach()
+        z = output.detach().clone() if name in state.snapshot else output.detach()
 
         def scale(grad: Tensor) -> Tensor | None:
             return epsilon_scaled(grad, z, epsilon) if gate.active else None
@@ -90,6 +114,7 @@ class EpsilonRule(Rule):
         if self.mergeable:
             state.producers[id(output)] = (output, gate)
         state.watched.append((name, output, output._version))
+        return None
 
 
 class MergedBatchNormRule(EpsilonRule):
@@ -102,6 +127,37 @@ class MergedBatchNormRule(EpsilonRule):
     """
 
     def on_input(self, module: nn.Module, inputs: tuple, state: PassState) -> None:
-        entry = state.producers.get(id(inputs[0]))
+        entry = state.producers.get(id(inputs[0])) if inputs else None
         if entry is not None and entry[0] is inputs[0]:
             entry[1].active = False
+        return None
+
+
+class IdentityRule(Rule):
+    """An element-wise activation module ``y = f(x)``: relevance passes unchanged.
+
+    The module runs on a detached input (its internal graph is never built); its output gets the
+    gradient ``g * f(x) / x`` towards ``x``, with ``f(x)/x`` at ``x = 0`` taken as ``f'(0)`` when
+    ``f(0) = 0`` and as ``f(0) / eps`` otherwise (:func:`~hf_challenger.lrp.gradients.identity_ratio`).
+    """
+
+    def on_input(self, module: nn.Module, inputs: tuple, state: PassState) -> tuple | None:
+        x = inputs[0] if inputs else None
+        if not (isinstance(x, Tensor) and x.requires_grad):
+            state.inputs.append(None)
+            return None
+        state.inputs.append(x)
+        return (x.detach(), *inputs[1:])
+
+    def on_output(self, name: str, module: nn.Module, output: Any, state: PassState) -> Tensor | None:
+        x = state.inputs.pop()
+        if x is None:
+            return None
+        if not isinstance(output, Tensor) or output.shape != x.shape:
+            got = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+            raise UnsupportedLayerError(
+                f"module '{name}' of type {type(module).__name__} is mapped to the identity rule of element-wise "
+                f"activations, but maps an input of shape {tuple(x.shape)} to {got}"
+            )
+        slope = state.mode.slope_at_zero((module,), module.forward, x)
+        return state.mode.mark_gate(identity_rule(x, output, slope, state.epsilon))

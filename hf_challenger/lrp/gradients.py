@@ -1,0 +1,155 @@
+"""Modified-gradient primitives for the transformer rules (relevance = x * grad).
+
+Each function returns a tensor with the *value* of the ordinary computation and a backward that
+implements one LRP rule in the gradient domain (G = R / a):
+
+- :func:`identity_rule`: an element-wise nonlinearity ``y = f(x)`` passes relevance unchanged
+  (R_x = R_y), i.e. ``g_x = g_y * f(x) / x``.
+- :func:`half_gradient`: an operand of a product of two activations receives half the ordinary
+  gradient (AttnLRP's uniform rule: relevance of ``a * b`` splits half and half).
+- :func:`layer_norm_constant_std`, :func:`group_norm_constant_std`, :func:`rms_norm_constant_rms`:
+  normalisation with the normalising statistic held constant, centring and affine part as they are.
+
+They exist only as autograd functions applied during an attribution pass; nothing global changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+class _GradientScale(torch.autograd.Function):
+    """``value`` forward (a tensor with no graph of its own); ``g * scale`` to ``source`` backward."""
+
+    @staticmethod
+    def forward(ctx, source: Tensor, value: Tensor, scale: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(scale)
+        return value.clone() if value is source else value
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        (scale,) = ctx.saved_tensors
+        return grad * scale, None, None
+
+
+def identity_ratio(x: Tensor, y: Tensor, slope_at_zero: float, epsilon: float) -> Tensor:
+    """``f(x) / x`` element-wise, finite everywhere; ``x``, ``y = f(x)`` share a shape.
+
+    Where ``x == 0``: the limit ``f'(0)`` if ``f(0) == 0`` (``slope_at_zero``), else ``f(0) / eps``
+    (the epsilon stabiliser with sign(0) = +1, as the epsilon rule treats ``z = 0``).
+    """
+    zero = x == 0
+    safe = torch.where(zero, torch.ones_like(x), x)
+    at_zero = torch.where(y == 0, torch.full_like(y, slope_at_zero), y / epsilon)
+    return torch.where(zero, at_zero, y / safe)
+
+
+def identity_rule(x: Tensor, y: Tensor, slope_at_zero: float, epsilon: float) -> Tensor:
+    """``y`` (the value of ``f(x)``, any graph dropped) whose gradient reaches ``x`` as ``g * f(x)/x``.
+
+    Shapes: ``x`` and ``y`` ``[*]``, the same. Computed in ``x``'s dtype (the pass's fp32/fp64).
+    """
+    y = y.detach()
+    ratio = identity_ratio(x.detach(), y.to(x.dtype), slope_at_zero, epsilon)
+    return _GradientScale.apply(x, y, ratio)
+
+
+class _HalfGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        return grad * 0.5
+
+
+def half_gradient(x: Tensor) -> Tensor:
+    """``x`` unchanged forward; half of the incoming gradient backward."""
+    return _HalfGradient.apply(x)
+
+
+def _inverse_std(centred: Tensor, dims: Sequence[int], eps: float) -> Tensor:
+    return torch.rsqrt(centred.pow(2).mean(dim=tuple(dims), keepdim=True) + eps)
+
+
+class _CentredScale(torch.autograd.Function):
+    """Backward of ``(x - mean_dims(x)) * scale`` with ``scale`` constant; forward returns ``value``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, value: Tensor, scale: Tensor, dims: tuple[int, ...], centre: bool) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(scale)
+        ctx.dims, ctx.centre = dims, centre
+        return value
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (scale,) = ctx.saved_tensors
+        scaled = grad * scale
+        if ctx.centre:
+            scaled = scaled - scaled.mean(dim=ctx.dims, keepdim=True)
+        return scaled, None, None, None, None
+
+
+def layer_norm_constant_std(
+    x: Tensor, normalized_shape: Sequence[int], weight: Tensor | None, bias: Tensor | None, eps: float
+) -> Tensor:
+    """``F.layer_norm`` value; backward with the standard deviation held constant.
+
+    ``x`` ``[*, *normalized_shape]``. Gradient: ``centre(g * weight) / std`` over the normalised dims.
+    """
+    dims = tuple(range(-len(normalized_shape), 0))
+    with torch.no_grad():
+        value = torch.nn.functional.layer_norm(x, normalized_shape, weight, bias, eps)
+        scale = _inverse_std(x - x.mean(dim=dims, keepdim=True), dims, eps)
+        if weight is not None:
+            scale = scale * weight
+    return _CentredScale.apply(x, value, scale, dims, True)
+
+
+def rms_norm_constant_rms(
+    x: Tensor, normalized_shape: Sequence[int], weight: Tensor | None, eps: float | None
+) -> Tensor:
+    """``F.rms_norm`` value; backward ``g * weight / rms`` (the root mean square held constant)."""
+    dims = tuple(range(-len(normalized_shape), 0))
+    eps = torch.finfo(x.dtype).eps if eps is None else eps
+    with torch.no_grad():
+        value = torch.nn.functional.rms_norm(x, normalized_shape, weight, eps)
+        scale = torch.rsqrt(x.pow(2).mean(dim=dims, keepdim=True) + eps)
+        if weight is not None:
+            scale = scale * weight
+    return _CentredScale.apply(x, value, scale, dims, False)
+
+
+def group_norm_constant_std(
+    x: Tensor, num_groups: int, weight: Tensor | None, bias: Tensor | None, eps: float
+) -> Tensor:
+    """``F.group_norm`` value (``x`` ``[N, C, *]``); backward with each group's std held constant."""
+    n, c = x.shape[0], x.shape[1]
+    with torch.no_grad():
+        value = torch.nn.functional.group_norm(x, num_groups, weight, bias, eps)
+        grouped = x.reshape(n, num_groups, -1)
+        inverse = _inverse_std(grouped - grouped.mean(dim=2, keepdim=True), (2,), eps)
+        scale = inverse.expand(n, num_groups, c // num_groups).reshape(n, c, *([1] * (x.dim() - 2)))
+        if weight is not None:
+            scale = scale * weight.reshape(1, c, *([1] * (x.dim() - 2)))
+    return _GroupCentredScale.apply(x, value, scale, num_groups)
+
+
+class _GroupCentredScale(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, value: Tensor, scale: Tensor, groups: int) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(scale)
+        ctx.groups = groups
+        return value
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (scale,) = ctx.saved_tensors
+        scaled = grad * scale
+        grouped = scaled.reshape(scaled.shape[0], ctx.groups, -1)
+        centred = (grouped - grouped.mean(dim=2, keepdim=True)).reshape(scaled.shape)
+        return centred, None, None, None
