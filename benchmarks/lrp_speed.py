@@ -2,11 +2,14 @@
 
 Side by side in one run on the paper's networks (batch 32): EpsilonLRP, zennit's Epsilon rule (with
 SequentialMergeBatchNorm), captum's LRP, and a forward+backward that returns the gradient of the target
-logits w.r.t. the attributed tensor. Calls of the methods are interleaved in a shuffled order in
+logits w.r.t. the attributed tensor. Two transformers (a BERT-shaped text model, hidden 256, 4 layers,
+4 heads, 128 tokens, batch 16, attributed at the embedding output; a ViT-shaped one, patch 4 on 32x32,
+hidden 192, 4 layers, batch 32) get EpsilonLRP with the AttnLRP and the CP-LRP rules (zennit and
+captum have no rules for attention). Calls of the methods are interleaved in a shuffled order in
 every repetition, so machine noise hits all of them alike; the table gives each method's median
 time divided by the median forward+backward time.
 
-    python benchmarks/lrp_speed.py [--repeats 15] [--warmup 3] [--batch-size 32] [--json out.json]
+    python benchmarks/lrp_speed.py [--repeats 15] [--warmup 3] [--batch-size 32] [--cases bert,vit] [--json out.json]
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Case:
     inputs: Tensor
     targets: Tensor
     text: bool = False
+    transformer: bool = False
 
 
 class LogitsOnly(nn.Module):
@@ -85,9 +89,33 @@ def build_cases(batch_size: int) -> list[Case]:
     text = TextCNNForSequenceClassification(TextCNNConfig(vocab_size=20000, embedding_dim=100, num_labels=20))
     ids = torch.randint(2, 20000, (batch_size, 400))
     cases.append(Case("text CNN, 400x100", text, ids, torch.randint(0, 20, (batch_size,)), text=True))
+    cases += transformer_cases(batch_size)
     for case in cases:
         case.model.eval()
     return cases
+
+
+def transformer_cases(batch_size: int) -> list[Case]:
+    """The BERT-shaped (batch 16, 128 tokens) and ViT-shaped (batch ``batch_size``) models, sdpa attention."""
+    from transformers import BertConfig, BertForSequenceClassification, ViTConfig, ViTForImageClassification
+
+    torch.manual_seed(0)
+    bert = BertForSequenceClassification(
+        BertConfig(
+            vocab_size=30522, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
+            num_labels=20, attn_implementation="sdpa",
+        )
+    )
+    vit = ViTForImageClassification(
+        ViTConfig(
+            image_size=32, patch_size=4, num_channels=3, hidden_size=192, num_hidden_layers=4, num_attention_heads=3,
+            intermediate_size=768, num_labels=10, attn_implementation="sdpa",
+        )
+    )
+    return [
+        Case("BERT-shaped, 128 tokens x 256", bert, torch.randint(1000, 30000, (16, 128)), torch.randint(0, 20, (16,)), text=True, transformer=True),
+        Case("ViT-shaped, 3x32x32, patch 4", vit, torch.randn(batch_size, 3, 32, 32), torch.randint(0, 10, (batch_size,)), transformer=True),
+    ]
 
 
 def _attributed_input(case: Case) -> Tensor:
@@ -109,10 +137,15 @@ def forward_backward(case: Case) -> Callable[[], Tensor]:
     return run
 
 
-def epsilon_lrp(case: Case) -> Callable[[], Tensor]:
-    lrp = EpsilonLRP(case.model, epsilon=1e-6)
+def epsilon_lrp(case: Case, attention_rule: str = "attnlrp") -> Callable[[], Tensor]:
+    lrp = EpsilonLRP(case.model, epsilon=1e-6, attention_rule=attention_rule)
     at = case.model.get_input_embeddings() if case.text else None
     return lambda: lrp.attribute(case.inputs, case.targets, at=at)
+
+
+def epsilon_lrp_cp(case: Case) -> Callable[[], Tensor] | None:
+    """EpsilonLRP with CP-LRP's attention rule (transformers only; the CNNs have no attention)."""
+    return epsilon_lrp(case, attention_rule="cp") if case.transformer else None
 
 
 def zennit_epsilon(case: Case) -> Callable[[], Tensor]:
@@ -122,6 +155,8 @@ def zennit_epsilon(case: Case) -> Callable[[], Tensor]:
     from zennit.rules import Epsilon, Pass
     from zennit.types import Activation, AvgPool, BatchNorm, Convolution, Linear
 
+    if case.transformer:
+        return None
     wrapped = LogitsOnly(case.model, case.inputs if case.text else None).eval()
     composite = LayerMapComposite(
         layer_map=[
@@ -154,7 +189,7 @@ def captum_lrp(case: Case) -> Callable[[], Tensor] | None:
     from captum.attr import LRP
     from captum.attr._utils.lrp_rules import EpsilonRule
 
-    if any(isinstance(m, (nn.Conv1d, nn.BatchNorm1d)) for m in case.model.modules()):
+    if case.transformer or any(isinstance(m, (nn.Conv1d, nn.BatchNorm1d)) for m in case.model.modules()):
         return None
     flattens = [m for m in case.model.modules() if isinstance(m, nn.Flatten)]
     wrapped = LogitsOnly(case.model, case.inputs if case.text else None).eval()
@@ -172,6 +207,7 @@ def captum_lrp(case: Case) -> Callable[[], Tensor] | None:
 METHODS: dict[str, Callable[[Case], Callable[[], Tensor] | None]] = {
     "forward+backward": forward_backward,
     "EpsilonLRP": epsilon_lrp,
+    "EpsilonLRP (CP)": epsilon_lrp_cp,
     "zennit Epsilon": zennit_epsilon,
     "captum LRP": captum_lrp,
 }
@@ -200,6 +236,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--cases", help="comma-separated words; run only the cases whose name contains one")
     parser.add_argument("--json", help="also write the medians and ratios to this file")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -212,7 +249,10 @@ def main() -> None:
     print(header)
     print("|" + "---|" * (len(names) + 1))
     results = {}
+    wanted = [word.strip().lower() for word in args.cases.split(",")] if args.cases else None
     for case in build_cases(args.batch_size):
+        if wanted and not any(word in case.name.lower() for word in wanted):
+            continue
         medians = time_case(case, args.repeats, args.warmup, rng)
         base = medians["forward+backward"]
         cells = [f"{medians[n] / base:.2f}x" if n in medians else "n/a" for n in names[1:]]

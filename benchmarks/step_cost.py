@@ -1,6 +1,8 @@
 """Cost of a ChallengerTrainer training step against a plain Trainer step, side by side in one run.
 
-Networks (batch 32): a VGG11 on 32x32x3 images and fcn_wang on 12-lead, 1000-step ECG. Arms:
+Networks (batch 32): a VGG11 on 32x32x3 images, fcn_wang on 12-lead, 1000-step ECG, a ViT-shaped
+transformer (patch 4 on 32x32x3, hidden 192, 4 layers) and a BERT-shaped one (hidden 256, 4 layers, 4
+heads, 128 tokens, batch 16, challenged at the embedding output; AttnLRP rules). Arms:
 ``plain`` (``transformers.Trainer``), ``lrp`` (ChallengerTrainer, the method) and ``random``
 (ChallengerTrainer with random selection: no attribution pass).
 
@@ -21,7 +23,7 @@ On CUDA (``--device cuda``) the steps are synchronised for timing and the memory
 ``torch.cuda.max_memory_allocated`` after a reset, minus what was allocated before the steps.
 
     python benchmarks/step_cost.py [--repeats 4] [--steps 3] [--batch-size 32] [--threads N]
-                                   [--device cpu|cuda] [--json out.json]
+                                   [--device cpu|cuda] [--cases vit,bert] [--json out.json]
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ ARMS = ("plain", "lrp", "random")
 
 
 class RandomRows(Dataset):
-    """``rows`` random examples: ``{key: tensor[i], "labels": labels[i]}``."""
+    """``rows`` random examples: ``{key: tensor[i], "labels": labels[i]}`` (plus an all-ones mask for text)."""
 
     def __init__(self, key: str, inputs: torch.Tensor, labels: torch.Tensor) -> None:
         self.key, self.inputs, self.labels = key, inputs, labels
@@ -62,7 +64,10 @@ class RandomRows(Dataset):
         return len(self.inputs)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {self.key: self.inputs[index], "labels": self.labels[index]}
+        row = {self.key: self.inputs[index], "labels": self.labels[index]}
+        if self.key == "input_ids":
+            row["attention_mask"] = torch.ones_like(self.inputs[index])
+        return row
 
 
 def vgg11_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
@@ -80,7 +85,38 @@ def fcn_wang_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
     return lambda: FCNWangForECGClassification(FCNWangConfig(num_labels=71)), data, 10
 
 
-CASES = {"vgg11 32x32": vgg11_case, "fcn_wang 12x1000": fcn_wang_case}
+def vit_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
+    from transformers import ViTConfig, ViTForImageClassification
+
+    gen = torch.Generator().manual_seed(0)
+    data = RandomRows(
+        "pixel_values", torch.randn(rows, 3, 32, 32, generator=gen), torch.randint(0, 10, (rows,), generator=gen)
+    )
+    config = ViTConfig(
+        image_size=32, patch_size=4, hidden_size=192, num_hidden_layers=4, num_attention_heads=3,
+        intermediate_size=768, num_labels=10, attn_implementation="sdpa",
+    )  # fmt: skip
+    return lambda: ViTForImageClassification(config), data, 5
+
+
+def bert_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    gen = torch.Generator().manual_seed(0)
+    data = RandomRows(
+        "input_ids", torch.randint(1000, 30000, (rows, 128), generator=gen), torch.randint(0, 20, (rows,), generator=gen)
+    )
+    config = BertConfig(
+        hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, num_labels=20,
+        attn_implementation="sdpa",
+    )  # fmt: skip
+    return lambda: BertForSequenceClassification(config), data, 10
+
+
+CASES = {"vgg11 32x32": vgg11_case, "fcn_wang 12x1000": fcn_wang_case, "vit 32x32 p4": vit_case, "bert 128x256": bert_case}
+# Per-case overrides of the batch size and of the challenger arguments.
+CASE_BATCH = {"bert 128x256": 16}
+CASE_ARGS = {"bert 128x256": {"challenger_attribution_target": "embeddings"}}
 
 
 class StepTimer(TrainerCallback):
@@ -107,6 +143,7 @@ def build_trainer(
     case: str, arm: str, batch_size: int, steps: int, out: str, cuda: bool = False
 ) -> tuple[Trainer, StepTimer]:
     torch.manual_seed(0)
+    batch_size = CASE_BATCH.get(case, batch_size)
     make_model, data, top_k = CASES[case](rows=batch_size * max(steps, 1))
     common = dict(
         output_dir=out,
@@ -124,7 +161,9 @@ def build_trainer(
     if arm == "plain":
         args = TrainingArguments(**common)
         return Trainer(model=make_model(), args=args, train_dataset=data, callbacks=[timer]), timer
-    args = ChallengerTrainingArguments(**common, challenger_top_k=top_k, challenger_selection=arm)
+    args = ChallengerTrainingArguments(
+        **common, challenger_top_k=top_k, challenger_selection=arm, **CASE_ARGS.get(case, {})
+    )
     return ChallengerTrainer(model=make_model(), args=args, train_dataset=data, callbacks=[timer]), timer
 
 
@@ -234,6 +273,7 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory probes")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the steps run")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--cases", help="comma-separated words; run only the networks whose name contains one")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--probe", nargs=2, metavar=("NETWORK", "ARM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -246,6 +286,10 @@ def main() -> None:
         if args.threads < 1:
             parser.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    if args.cases:
+        wanted = [word.strip().lower() for word in args.cases.split(",")]
+        for name in [n for n in CASES if not any(word in n for word in wanted)]:
+            del CASES[name]
     if args.probe:
         print(json.dumps(memory_probe(args.probe[0], args.probe[1], args.batch_size, args.memory_steps)))
         return

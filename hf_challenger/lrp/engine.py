@@ -110,6 +110,7 @@ class EpsilonLRP:
         self._state: PassState | None = None
         self._scope = Scope()
         self._snapshot: frozenset[str] = frozenset()
+        self._origins: dict[tuple, tuple[float, float]] = {}
         self._attributed: Tensor | None = None
         self._at_hooks: dict[nn.Module, RemovableHandle] = {}
         self._handles: list[RemovableHandle] = []
@@ -277,7 +278,7 @@ class EpsilonLRP:
             name: t.detach().to(dtype) if t.is_floating_point() else t.detach()
             for name, t in [*self.model.named_parameters(), *self.model.named_buffers()]
         }
-        mode = RuleMode(self._scope, self.epsilon, self.attention_rule, self.unknown_layers)
+        mode = RuleMode(self._scope, self.epsilon, self.attention_rule, self.unknown_layers, self._origins)
         self._state.mode = mode
         with mode:
             return torch.func.functional_call(self.model, constants, args, kwargs)

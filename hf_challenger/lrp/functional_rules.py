@@ -131,14 +131,16 @@ class RuleMode(TorchFunctionMode):
         unknown: ``"error"`` or ``"gradient"`` for calls with no rule.
     """
 
-    def __init__(self, scope: Scope, epsilon: float, attention_rule: str, unknown: str) -> None:
+    def __init__(
+        self, scope: Scope, epsilon: float, attention_rule: str, unknown: str, origins: dict[tuple, tuple[float, float]]
+    ) -> None:
         super().__init__()
         self.scope = scope
         self.epsilon = epsilon
         self.attention_rule = attention_rule
         self.unknown = unknown
         self.gates: dict[int, Tensor] = {}  # outputs of activation rules (held constant by "cp")
-        self._slopes: dict[tuple, Tensor] = {}
+        self._origins = origins  # (f(0), f'(0)) per activation, kept by the engine across passes
 
     def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
@@ -174,17 +176,23 @@ class RuleMode(TorchFunctionMode):
         self.gates[id(tensor)] = tensor
         return tensor
 
-    def slope_at_zero(self, key: tuple, function: Callable[[Tensor], Tensor], like: Tensor) -> Tensor:
-        """``f'(0)`` as a 0-dim tensor on ``like``'s device (cached; no host sync)."""
-        key = (*key, like.dtype, like.device)
-        slope = self._slopes.get(key)
-        if slope is None:
+    def origin(self, key: tuple, function: Callable[[Tensor], Tensor], like: Tensor) -> tuple[float, float]:
+        """``(f(0), f'(0))`` of an element-wise activation, computed once per engine (one host read)."""
+        key = (*key, like.dtype)
+        values = self._origins.get(key)
+        if values is None:
             zero = torch.zeros((), dtype=like.dtype, device=like.device, requires_grad=True)
             with torch.enable_grad():
-                (slope,) = torch.autograd.grad(function(zero), zero, allow_unused=True)
-            slope = torch.zeros((), dtype=like.dtype, device=like.device) if slope is None else slope.detach()
-            self._slopes[key] = slope
-        return slope
+                value = function(zero)
+                (slope,) = torch.autograd.grad(value, zero, allow_unused=True)
+            values = (float(value), 0.0 if slope is None else float(slope))
+            self._origins[key] = values
+        return values
+
+    def identity(self, key: tuple, function: Callable[[Tensor], Tensor], x: Tensor, y: Tensor) -> Tensor:
+        """The identity rule for ``y = function(x)``, marked as a gate."""
+        value_at_zero, slope_at_zero = self.origin(key, function, x)
+        return self.mark_gate(identity_rule(x, y, slope_at_zero, value_at_zero, self.epsilon))
 
     def _nonlinear(self, func: Callable, args: tuple, kwargs: dict) -> Any:
         x = args[0] if args else None
@@ -193,8 +201,7 @@ class RuleMode(TorchFunctionMode):
         rest = args[1:]
         y = func(x.detach(), *rest, **kwargs)
         key = (func, repr(rest), repr(sorted(kwargs.items())))
-        slope = self.slope_at_zero(key, lambda z: func(z, *rest, **kwargs), x)
-        return self.mark_gate(identity_rule(x, y, slope, self.epsilon))
+        return self.identity(key, lambda z: func(z, *rest, **kwargs), x, y)
 
     def product(self, operands: list[Any]) -> list[Any]:
         """The operands of one product with the attention rule applied to its activations."""

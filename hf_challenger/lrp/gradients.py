@@ -35,25 +35,24 @@ class _GradientScale(torch.autograd.Function):
         return grad * scale, None, None
 
 
-def identity_ratio(x: Tensor, y: Tensor, slope_at_zero: float, epsilon: float) -> Tensor:
+def identity_ratio(x: Tensor, y: Tensor, slope_at_zero: float, value_at_zero: float, epsilon: float) -> Tensor:
     """``f(x) / x`` element-wise, finite everywhere; ``x``, ``y = f(x)`` share a shape.
 
-    Where ``x == 0``: the limit ``f'(0)`` if ``f(0) == 0`` (``slope_at_zero``), else ``f(0) / eps``
-    (the epsilon stabiliser with sign(0) = +1, as the epsilon rule treats ``z = 0``).
+    Where ``x == 0`` (where ``y / x`` is 0/0 or +-inf): the limit ``f'(0)`` if ``f(0) == 0``
+    (``slope_at_zero``), else ``f(0) / eps`` (the epsilon stabiliser with sign(0) = +1, as the epsilon
+    rule treats ``z = 0``). Two vectorised passes.
     """
-    zero = x == 0
-    safe = torch.where(zero, torch.ones_like(x), x)
-    at_zero = torch.where(y == 0, torch.full_like(y, slope_at_zero), y / epsilon)
-    return torch.where(zero, at_zero, y / safe)
+    at_zero = value_at_zero / epsilon
+    return torch.div(y, x).nan_to_num_(nan=slope_at_zero, posinf=at_zero, neginf=at_zero)
 
 
-def identity_rule(x: Tensor, y: Tensor, slope_at_zero: float, epsilon: float) -> Tensor:
+def identity_rule(x: Tensor, y: Tensor, slope_at_zero: float, value_at_zero: float, epsilon: float) -> Tensor:
     """``y`` (the value of ``f(x)``, any graph dropped) whose gradient reaches ``x`` as ``g * f(x)/x``.
 
     Shapes: ``x`` and ``y`` ``[*]``, the same. Computed in ``x``'s dtype (the pass's fp32/fp64).
     """
     y = y.detach()
-    ratio = identity_ratio(x.detach(), y.to(x.dtype), slope_at_zero, epsilon)
+    ratio = identity_ratio(x.detach(), y.to(x.dtype), slope_at_zero, value_at_zero, epsilon)
     return _GradientScale.apply(x, y, ratio)
 
 

@@ -38,6 +38,7 @@ PASS_TYPES: tuple[type[nn.Module], ...] = (
     nn.Unflatten,
     nn.Identity,
     nn.Embedding,
+    nn.PReLU,  # positively homogeneous: its gradient is f(x) / x
 )
 ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
     nn.GELU,
@@ -54,7 +55,6 @@ ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
     nn.ReLU6,
     nn.Softplus,
     nn.Softsign,
-    nn.PReLU,
 )
 NORMALISATION_TYPES: tuple[type[nn.Module], ...] = (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
 
