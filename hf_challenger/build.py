@@ -89,7 +89,8 @@ def build_training_arguments(values: Mapping[str, Any]) -> Any:
 def load_recipe_data(recipe: Recipe) -> Any:
     """The recipe's ``DatasetDict`` (``train``, ``validation``, ``test``), training subset applied.
 
-    ``load_benchmark(recipe.benchmark, **recipe.data_options)`` gives the splits; with
+    ``load_benchmark(recipe.benchmark, **recipe.data_options)`` gives the splits (for a checkpoint
+    recipe through its tokenizer or image processor: :func:`recipe_processor`); with
     ``train_per_class`` the training split keeps that many examples per class
     (``make_tiny``, seeded with ``subset_seed``, the same subset for every training seed).
 
@@ -98,7 +99,13 @@ def load_recipe_data(recipe: Recipe) -> Any:
     """
     from .data import load_benchmark, make_tiny
 
-    datasets = load_benchmark(recipe.benchmark, **recipe.data_options)
+    options = dict(recipe.data_options)
+    if recipe.checkpoint is not None:
+        from .checkpoint import TEXT_BENCHMARKS
+
+        key = "tokenizer" if recipe.benchmark in TEXT_BENCHMARKS else "image_processor"
+        options[key] = recipe_processor(recipe)
+    datasets = load_benchmark(recipe.benchmark, **options)
     for split in ("train", "test"):
         if split not in datasets:
             raise RecipeError(
@@ -107,6 +114,33 @@ def load_recipe_data(recipe: Recipe) -> Any:
     if recipe.train_per_class is not None:
         datasets["train"] = make_tiny(datasets["train"], per_class=recipe.train_per_class, seed=recipe.subset_seed)
     return datasets
+
+
+def recipe_processor(recipe: Recipe) -> Any:
+    """The tokenizer or image processor of a checkpoint recipe (None for this package's own models).
+
+    Raises:
+        RecipeError: when the checkpoint is a local folder without ``config.json``, or nothing loads.
+    """
+    if recipe.checkpoint is None:
+        return None
+    from .checkpoint import check_local_checkpoint, load_processor
+
+    check_local_checkpoint(recipe.checkpoint.pretrained, recipe.source)
+    try:
+        return load_processor(recipe.checkpoint, recipe.benchmark)
+    except ValueError as error:
+        raise RecipeError(f"{recipe.source}: {error}") from error
+
+
+def model_class_of(recipe: Recipe) -> type:
+    """The class whose ``from_pretrained`` reloads the recipe's saved models (a transformers auto
+    class for checkpoint recipes)."""
+    if recipe.checkpoint is not None:
+        import transformers
+
+        return getattr(transformers, recipe.checkpoint.auto_class)
+    return model_classes()[recipe.model_class]
 
 
 def model_config_kwargs(recipe: Recipe, datasets: Any) -> dict[str, Any]:
@@ -145,8 +179,13 @@ def build_model(recipe: Recipe, datasets: Any) -> Any:
 
     Seed torch first (``transformers.set_seed``) for reproducible initialisation. With
     ``glove_path`` the embedding matrix ``[V, d]`` is built for the data's vocabulary
-    (``hf_challenger.data.glove.glove_embedding_matrix``) and loaded into the model.
+    (``hf_challenger.data.glove.glove_embedding_matrix``) and loaded into the model. A checkpoint
+    recipe loads the checkpoint instead (:func:`hf_challenger.checkpoint.load_pretrained_model`).
     """
+    if recipe.checkpoint is not None:
+        from .checkpoint import load_pretrained_model
+
+        return load_pretrained_model(recipe.checkpoint, recipe.model_config, datasets, recipe.source)
     model_class = model_classes()[recipe.model_class]
     config = model_config_kwargs(recipe, datasets)
     if recipe.glove_path is not None:
@@ -177,7 +216,9 @@ def task_of(model: Any) -> str:
 
 def build_trainer(recipe: Recipe, model: Any, args: Any, datasets: Any) -> Any:
     """A ``ChallengerTrainer`` (``MixupChallengerTrainer`` when the recipe has ``mixup``) with the
-    paper's metrics as ``compute_metrics`` and the validation split (if any) for evaluation."""
+    paper's metrics as ``compute_metrics`` and the validation split (if any) for evaluation. A
+    checkpoint recipe's tokenizer or image processor is the ``processing_class``: saved with the
+    model, and for text the collator pads each batch to its longest row."""
     from .metrics import make_compute_metrics
 
     evaluation = recipe.evaluation
@@ -192,6 +233,8 @@ def build_trainer(recipe: Recipe, model: Any, args: Any, datasets: Any) -> Any:
         "eval_dataset": datasets.get("validation"),
         "compute_metrics": make_compute_metrics(task, **metric_options),
     }
+    if recipe.checkpoint is not None:
+        kwargs["processing_class"] = recipe_processor(recipe)
     if recipe.mixup_alpha is not None:
         from .mixup import MixupChallengerTrainer
 

@@ -20,7 +20,8 @@ MAX_FIGURE_TOKENS = 64
 def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_samples: int, path: Path) -> Path:
     """LRP relevance of the first ``num_samples`` test examples under the saved model of ``run``.
 
-    The model is reloaded from ``run.output_dir`` with ``from_pretrained``. The attributed
+    The model is reloaded from ``run.output_dir`` with ``from_pretrained`` (a checkpoint recipe's
+    text rows are padded by the tokenizer saved there, whose tokens label the figure). The attributed
     class is the true label (single-label) or the top-scoring class (multi-label); the
     attributed tensor is the arm's ``challenger_attribution_target`` (text: the embedding
     output, summed over the embedding axis into one value per token), with the arm's
@@ -32,11 +33,21 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
 
     from .lrp import EpsilonLRP
     from .plots import plot_attribution_maps
-    from .recipe import model_classes
+    from .build import model_class_of
 
-    model = model_classes()[recipe.model_class].from_pretrained(run.output_dir)
+    tokenizer, collate = None, default_data_collator
+    load_options = {}
+    if recipe.checkpoint is not None:
+        if recipe.checkpoint.attn_implementation is not None:
+            load_options["attn_implementation"] = recipe.checkpoint.attn_implementation
+        if "input_ids" in test_dataset.column_names:
+            from transformers import AutoTokenizer, DataCollatorWithPadding
+
+            tokenizer = AutoTokenizer.from_pretrained(run.output_dir)
+            collate = DataCollatorWithPadding(tokenizer)
+    model = model_class_of(recipe).from_pretrained(run.output_dir, **load_options)
     model.eval()
-    batch = default_data_collator([test_dataset[int(i)] for i in figure_indices(test_dataset, num_samples)])
+    batch = collate([test_dataset[int(i)] for i in figure_indices(test_dataset, num_samples)])
     labels = batch.pop("labels")
     target_name = run.training.get("challenger_attribution_target", "input")
     at = None
@@ -69,7 +80,7 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
         if shown < relevance.shape[1]:
             titles = [f"{title}\n(first {shown} of {relevance.shape[1]} positions)" for title in titles]
         relevance = relevance[:, :shown]
-        tokens = _tokens(test_dataset, inputs[:, :shown])
+        tokens = _tokens(test_dataset, inputs[:, :shown], tokenizer)
         inputs = None
     elif at is not None:
         inputs = None  # a hidden layer's relevance has no input picture to show above it
@@ -92,10 +103,12 @@ def figure_indices(dataset: Any, num_samples: int) -> np.ndarray:
     return np.lexsort((labels, rank))[:count]  # all first-of-class rows (by class), then the second ...
 
 
-def _tokens(dataset: Any, input_ids: Any) -> list[list[str]] | None:
-    """Token strings of ``input_ids [N, L]`` from the dataset's vocabulary (None without one)."""
+def _tokens(dataset: Any, input_ids: Any, tokenizer: Any = None) -> list[list[str]] | None:
+    """Token strings of ``input_ids [N, L]`` from ``tokenizer`` or the dataset's vocabulary (None without one)."""
     from .data.text import get_vocabulary
 
+    if tokenizer is not None:
+        return [tokenizer.convert_ids_to_tokens([int(i) for i in row]) for row in input_ids]
     try:
         vocabulary = get_vocabulary(dataset)
     except (ValueError, KeyError):

@@ -25,6 +25,10 @@ are required)::
       base: {challenger_enabled: false}
       challenger: {}
 
+Instead of ``class``/``glove_path``, ``model.pretrained`` finetunes a checkpoint (a Hub id or a
+``save_pretrained`` folder) through its own tokenizer or image processor; the section's keys
+are documented in :mod:`hf_challenger.checkpoint`.
+
 Model config fields the data determine are filled in when the recipe leaves them out:
 ``num_labels``/``id2label``/``label2id`` (label names), ``problem_type`` and, for text
 models without ``glove_path``, ``vocab_size``.
@@ -54,6 +58,11 @@ import yaml
 TOP_LEVEL_KEYS = ("name", "description", "model", "data", "training", "mixup", "evaluation", "arms")
 REQUIRED_KEYS = ("name", "model", "data", "training")
 MODEL_KEYS = ("class", "config", "glove_path")
+#: Keys of a ``model`` section that finetunes a checkpoint (see :mod:`hf_challenger.checkpoint`).
+CHECKPOINT_ONLY_KEYS = ("pretrained", "auto_class", "tokenizer", "image_processor", "attn_implementation",
+                        "ignore_mismatched_sizes")
+#: ``load_benchmark`` options a recipe sets through the ``model`` section, not ``data.options``.
+PROCESSOR_OPTIONS = ("tokenizer", "image_processor")
 DATA_KEYS = ("benchmark", "options", "train_per_class", "subset_seed")
 MIXUP_KEYS = ("alpha",)
 EVALUATION_KEYS = ("n_bins", "n_resamples", "confidence", "figure_samples")
@@ -98,6 +107,7 @@ class Recipe:
     arms: dict[str, dict[str, Any]]
     description: str = ""
     glove_path: str | None = None
+    checkpoint: Any = None  # hf_challenger.checkpoint.Checkpoint when the recipe finetunes one
     train_per_class: int | None = None
     subset_seed: int = 0
     mixup_alpha: float | None = None
@@ -107,6 +117,8 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         """The recipe as the YAML mapping it was read from (defaults filled in)."""
         model: dict[str, Any] = {"class": self.model_class, "config": dict(self.model_config)}
+        if self.checkpoint is not None:
+            model = {**self.checkpoint.to_dict(), "config": dict(self.model_config)}
         if self.glove_path is not None:
             model["glove_path"] = self.glove_path
         data: dict[str, Any] = {"benchmark": self.benchmark, "options": dict(self.data_options)}
@@ -233,18 +245,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     if not isinstance(description, str):
         raise RecipeError(f"{source}: description must be text, got {description!r}")
 
-    model = _check_keys(top["model"], "model.", MODEL_KEYS, source)
-    classes = model_classes()
-    class_name = model.get("class")
-    if class_name not in classes:
-        raise RecipeError(
-            f"{source}: model.class={class_name!r} is not a model of hf_challenger.models; allowed: {', '.join(sorted(classes))}"
-        )
-    config = _check_keys(model.get("config") or {}, "model.config.", config_keys(classes[class_name]), source)
-    glove_path = model.get("glove_path")
-    if glove_path is not None and not isinstance(glove_path, str):
-        raise RecipeError(f"{source}: model.glove_path must be a file path or null, got {glove_path!r}")
-
+    model = _check_keys(top["model"], "model.", MODEL_KEYS + CHECKPOINT_ONLY_KEYS, source)
     data = _check_keys(top["data"], "data.", DATA_KEYS, source)
     benchmark = data.get("benchmark")
     from .data import BENCHMARKS, benchmark_options
@@ -254,7 +255,9 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
             f"{source}: data.benchmark={benchmark!r} is not a benchmark; allowed: {', '.join(BENCHMARKS)}"
         )
     options = data.get("options") or {}
-    options = _check_keys(options, "data.options.", ("data_dir", *benchmark_options(benchmark)), source)
+    allowed_options = ("data_dir", *(key for key in benchmark_options(benchmark) if key not in PROCESSOR_OPTIONS))
+    options = _check_keys(options, "data.options.", allowed_options, source)
+    checkpoint, class_name, config, glove_path = _parse_model(model, benchmark, source)
     per_class = data.get("train_per_class")
     if per_class is not None:
         per_class = _positive_int(per_class, "data.train_per_class", source)
@@ -306,6 +309,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
         model_class=class_name,
         model_config=config,
         glove_path=glove_path,
+        checkpoint=checkpoint,
         benchmark=benchmark,
         data_options=dict(options),
         train_per_class=per_class,
@@ -316,6 +320,33 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
         arms=arms,
         source=source,
     )
+
+
+def _parse_model(model: dict[str, Any], benchmark: str, source: str) -> tuple[Any, str, dict[str, Any], str | None]:
+    """``(checkpoint or None, class name, config overrides, glove_path)`` of the ``model`` section."""
+    if "pretrained" in model:
+        from .checkpoint import parse_checkpoint
+
+        checkpoint = parse_checkpoint(model, benchmark, source)
+        config = model.get("config") or {}
+        if not isinstance(config, Mapping):
+            raise RecipeError(f"{source}: model.config must be a mapping of config attributes, got {config!r}")
+        return checkpoint, checkpoint.auto_class, dict(config), None
+    for key in CHECKPOINT_ONLY_KEYS:
+        if key in model:
+            raise RecipeError(f"{source}: model.{key} needs model.pretrained (a checkpoint to finetune); remove it")
+    classes = model_classes()
+    class_name = model.get("class")
+    if class_name not in classes:
+        raise RecipeError(
+            f"{source}: model.class={class_name!r} is not a model of hf_challenger.models; allowed: "
+            f"{', '.join(sorted(classes))} (or model.pretrained: a checkpoint)"
+        )
+    config = _check_keys(model.get("config") or {}, "model.config.", config_keys(classes[class_name]), source)
+    glove_path = model.get("glove_path")
+    if glove_path is not None and not isinstance(glove_path, str):
+        raise RecipeError(f"{source}: model.glove_path must be a file path or null, got {glove_path!r}")
+    return None, class_name, config, glove_path
 
 
 def _parse_evaluation(section: Any, source: str) -> Evaluation:

@@ -60,9 +60,14 @@ def write_run_files(recipe: Recipe, result: RunResult, log_history: list[dict[st
 
 def model_card(recipe: Recipe, result: RunResult) -> str:
     """Markdown model card of one arm/seed: what it is, its metrics, how to load it, the recipe."""
+    checkpoint = recipe.checkpoint
+    base_model = []
+    if checkpoint is not None and not Path(checkpoint.pretrained).expanduser().exists():
+        base_model = [f"base_model: {checkpoint.pretrained}"]  # a Hub id (a local folder is no Hub reference)
     lines = [
         "---",
         "library_name: transformers",
+        *base_model,
         "tags: [hf-challenger, challenger, lrp]",
         "---",
         "",
@@ -70,6 +75,7 @@ def model_card(recipe: Recipe, result: RunResult) -> str:
         "",
         recipe.description or "",
         "",
+        *([f"Finetuned from `{checkpoint.pretrained}` ({checkpoint.auto_class}).", ""] if checkpoint else []),
         (
             f"Trained with hf-challenger (Challenger: Tomani & Cremers, arXiv 2205.15094) "
             f"from the recipe `{recipe.name}`, arm `{result.arm}`, seed {result.seed}; test and validation "
@@ -92,7 +98,7 @@ def model_card(recipe: Recipe, result: RunResult) -> str:
         "## Use",
         "",
         "```python",
-        f"from hf_challenger.models import {recipe.model_class}",
+        f"from {'transformers' if recipe.checkpoint is not None else 'hf_challenger.models'} import {recipe.model_class}",
         "",
         f'model = {recipe.model_class}.from_pretrained("path/to/this/folder")',
         "```",

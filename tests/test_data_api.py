@@ -9,6 +9,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
 from hf_challenger.data import BENCHMARKS, benchmark_options, get_metadata, load_benchmark, make_tiny
 from hf_challenger.data._common import multilabel_strata, stratified_split
+from hf_challenger.data.pretrained import text_encoding
 
 
 def test_unknown_benchmark_and_option_are_refused_with_the_allowed_values():
@@ -16,10 +17,12 @@ def test_unknown_benchmark_and_option_are_refused_with_the_allowed_values():
                                          r"'20newsgroups', 'ptbxl'"):
         load_benchmark("imagenet")
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['img_size'\] for benchmark 'mnist'; allowed: "
-                                         r"cache_dir, image_size, normalization, seed, source, validation_size"):
+                                         r"cache_dir, image_processor, image_size, normalization, seed, source, validation_size"):
         load_benchmark("mnist", img_size=32)
     assert BENCHMARKS == ("mnist", "cifar10", "reuters", "20newsgroups", "ptbxl")
-    assert benchmark_options("reuters")["max_length"] == 400 and benchmark_options("ptbxl")["sampling_rate"] == 100
+    assert benchmark_options("ptbxl")["sampling_rate"] == 100
+    # None: 400 tokens for the word vocabulary, the tokenizer's model_max_length with a tokenizer
+    assert benchmark_options("reuters")["max_length"] is None and text_encoding(None, None, None, None).max_length == 400
 
 
 def _single(labels, names=None):

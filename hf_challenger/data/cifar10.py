@@ -16,7 +16,9 @@ folder cannot run code. Each batch must be a dict with ``data`` (uint8
 ``validation_size`` (default 5,000) training images, stratified by class and
 drawn with ``seed`` (default 0), form the validation split (45,000 train).
 ``normalization``: ``"standard"`` (per-channel mean 0.4914/0.4822/0.4465 and
-std 0.2470/0.2435/0.2616 of the training set) or ``"unit"`` ([0, 1]).
+std 0.2470/0.2435/0.2616 of the training set) or ``"unit"`` ([0, 1]); or, with
+``image_processor`` (a checkpoint's own), what that processor does:
+:mod:`hf_challenger.data.pretrained`.
 
 Columns: ``pixel_values`` float32 ``[3, 32, 32]``, ``labels`` (ClassLabel with the class names).
 """
@@ -31,9 +33,10 @@ from typing import Any
 import numpy as np
 from datasets import DatasetDict
 
-from ._common import cached_dataset_dict, check_choice, file_signature, require_file
+from ._common import check_choice, file_signature, require_file
 from ._hub import hub_fingerprints, load_hub_dataset
-from .images import NORMALIZATIONS, hub_images_to_arrays, image_builder, with_validation
+from .images import NORMALIZATIONS, hub_images_to_arrays, with_validation
+from .pretrained import cached_images, image_normalization
 
 HUB_ID = "uoft-cs/cifar10"
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -113,13 +116,17 @@ def _read_folder(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def load_cifar10(
     *,
     data_dir: str | os.PathLike | None = None,
-    normalization: str = "standard",
+    normalization: str | None = None,
     validation_size: int | float = 5000,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
+    image_processor: Any = None,
 ) -> DatasetDict:
-    """CIFAR-10 as train/validation/test with ``pixel_values`` float32 ``[3, 32, 32]`` and ``labels``."""
-    check_choice("normalization", normalization, NORMALIZATIONS)
+    """CIFAR-10 as train/validation/test with ``pixel_values`` float32 ``[3, 32, 32]`` (or as the
+    ``image_processor`` makes them) and ``labels``."""
+    processor, normalization = image_normalization(image_processor, normalization)
+    if processor is None:
+        check_choice("normalization", normalization, NORMALIZATIONS)
     options = {"normalization": normalization, "validation_size": validation_size, "seed": seed}
     if data_dir is not None:
         folder = Path(data_dir)
@@ -138,8 +145,7 @@ def load_cifar10(
             raw = {name: hub_images_to_arrays(hub[name], "img", "label", CLASS_NAMES) for name in ("train", "test")}
             return with_validation(raw, validation_size, seed)
 
-    build = image_builder(
-        read, class_names=CLASS_NAMES, mean=MEAN, std=STD, normalization=normalization, pad=0,
-        metadata={"benchmark": "cifar10", "options": options},
+    return cached_images(
+        "cifar10", read, processor=processor, normalization=normalization, class_names=CLASS_NAMES, mean=MEAN,
+        std=STD, pad=0, options=options, source_key=source_key, cache_dir=cache_dir,
     )
-    return cached_dataset_dict("cifar10", {**options, **source_key}, build, cache_dir)

@@ -19,7 +19,9 @@ class and drawn with ``seed``, become the validation split (55,000 train).
 Options: ``image_size`` 28 (native) or 32 (2 black pixels of padding on each
 side, the input size of the paper's VGG); ``normalization`` ``"standard"``
 (mean 0.1307, std 0.3081 of the MNIST training set) or ``"unit"`` ([0, 1]);
-``cache_dir`` (see :mod:`hf_challenger.data._common`).
+``cache_dir`` (see :mod:`hf_challenger.data._common`); ``image_processor`` (a
+checkpoint's own; then ``normalization`` does not apply and grey digits become 3
+channels where the processor needs them): :mod:`hf_challenger.data.pretrained`.
 
 Columns: ``pixel_values`` float32 ``[1, image_size, image_size]``, ``labels`` (ClassLabel ``"0"``..``"9"``).
 """
@@ -29,13 +31,15 @@ from __future__ import annotations
 import gzip
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from datasets import DatasetDict
 
-from ._common import cached_dataset_dict, check_choice, file_signature, resolve_split_size, stratified_split
+from ._common import check_choice, file_signature, resolve_split_size, stratified_split
 from ._hub import hub_fingerprints, load_hub_dataset
-from .images import NORMALIZATIONS, hub_images_to_arrays, image_builder, with_validation
+from .images import NORMALIZATIONS, hub_images_to_arrays, with_validation
+from .pretrained import cached_images, image_normalization
 
 HUB_ID = "ylecun/mnist"
 CLASS_NAMES = [str(digit) for digit in range(10)]
@@ -126,10 +130,11 @@ def load_mnist(
     data_dir: str | os.PathLike | None = None,
     source: str | None = None,
     image_size: int = 28,
-    normalization: str = "standard",
+    normalization: str | None = None,
     validation_size: int | float | None = None,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
+    image_processor: Any = None,
 ) -> DatasetDict:
     """MNIST as train/validation/test with ``pixel_values`` float32 ``[1, S, S]`` and ``labels``.
 
@@ -140,7 +145,9 @@ def load_mnist(
         source = "idx" if data_dir is not None else "hub"
     check_choice("source", source, SOURCES)
     check_choice("image_size", image_size, IMAGE_SIZES)
-    check_choice("normalization", normalization, NORMALIZATIONS)
+    processor, normalization = image_normalization(image_processor, normalization)
+    if processor is None:
+        check_choice("normalization", normalization, NORMALIZATIONS)
     if source == "idx" and data_dir is None:
         raise ValueError("source='idx' needs data_dir=<folder with the four MNIST IDX files>")
     if source != "idx" and data_dir is not None:
@@ -177,8 +184,7 @@ def load_mnist(
             raw = {name: hub_images_to_arrays(hub[name], "image", "label", CLASS_NAMES) for name in ("train", "test")}
             return with_validation(raw, validation_size, seed)
 
-    build = image_builder(
-        read, class_names=CLASS_NAMES, mean=MEAN, std=STD, normalization=normalization,
-        pad=(image_size - 28) // 2, metadata={"benchmark": "mnist", "options": options},
+    return cached_images(
+        "mnist", read, processor=processor, normalization=normalization, class_names=CLASS_NAMES, mean=MEAN,
+        std=STD, pad=(image_size - 28) // 2, options=options, source_key=source_key, cache_dir=cache_dir,
     )
-    return cached_dataset_dict("mnist", {**options, **source_key}, build, cache_dir)

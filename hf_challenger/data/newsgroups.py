@@ -18,7 +18,8 @@ as an all-padding sequence.
 
 ``validation_size`` (default 0.1 of train, stratified by group, seeded with
 ``seed``) forms the validation split. Tokenisation, vocabulary, GloVe and
-columns: see :mod:`hf_challenger.data.text`.
+columns: see :mod:`hf_challenger.data.text`; with ``tokenizer`` (a checkpoint's
+own), :mod:`hf_challenger.data.pretrained`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from datasets import DatasetDict
@@ -33,14 +35,13 @@ from tqdm.auto import tqdm
 
 from ._common import (
     cached_dataset_dict,
-    check_positive_int,
     file_signature,
     require_dir,
     resolve_split_size,
     stratified_split,
 )
 from ._hub import hub_fingerprints, load_hub_dataset
-from .text import build_text_dataset_dict
+from .pretrained import text_encoding
 
 HUB_ID = "SetFit/20_newsgroups"
 TRAIN_FOLDER, TEST_FOLDER = "20news-bydate-train", "20news-bydate-test"
@@ -85,17 +86,18 @@ def load_newsgroups(
     *,
     data_dir: str | os.PathLike | None = None,
     remove_headers: bool = True,
-    max_length: int = 400,
-    vocab_size: int = 20000,
-    min_frequency: int = 2,
+    max_length: int | None = None,
+    vocab_size: int | None = None,
+    min_frequency: int | None = None,
     validation_size: int | float = 0.1,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
+    tokenizer: Any = None,
 ) -> DatasetDict:
-    """20 Newsgroups as train/validation/test with ``input_ids``/``attention_mask`` ``[max_length]`` and ``labels``."""
-    check_positive_int("max_length", max_length)
-    options = {"remove_headers": remove_headers, "max_length": max_length, "vocab_size": vocab_size,
-               "min_frequency": min_frequency, "validation_size": validation_size, "seed": seed}
+    """20 Newsgroups as train/validation/test with ``input_ids``/``attention_mask`` and ``labels``
+    (``[max_length]`` word ids, or a tokenizer's unpadded ids: :func:`~.pretrained.text_encoding`)."""
+    encoding = text_encoding(tokenizer, max_length, vocab_size, min_frequency)
+    options = {"remove_headers": remove_headers, **encoding.options, "validation_size": validation_size, "seed": seed}
     metadata = {"benchmark": "20newsgroups", "options": options}
 
     def build_from(read):
@@ -109,10 +111,7 @@ def load_newsgroups(
                 "validation": ([texts[i] for i in held], labels[held]),
                 "test": raw["test"],
             }
-            return build_text_dataset_dict(
-                splits, label_names=label_names, max_length=max_length, min_frequency=min_frequency,
-                vocab_size=vocab_size, metadata=metadata, scratch=scratch,
-            )
+            return encoding.build(splits, label_names=label_names, metadata=metadata, scratch=scratch)
         return build
 
     if data_dir is not None:

@@ -36,7 +36,8 @@ on every load. Label sets are computed from the data, not hard-coded.
 ``validation_size`` (default 0.1 of train, seeded with ``seed``, stratified
 by topic; for multi-label by each document's rarest topic) forms the
 validation split. Tokenisation, vocabulary, GloVe and columns: see
-:mod:`hf_challenger.data.text`.
+:mod:`hf_challenger.data.text`; with ``tokenizer`` (a checkpoint's own),
+:mod:`hf_challenger.data.pretrained`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from datasets import DatasetDict
@@ -56,7 +58,6 @@ from tqdm.auto import tqdm
 from ._common import (
     cached_dataset_dict,
     check_choice,
-    check_positive_int,
     file_signature,
     get_metadata,
     warn_caller,
@@ -65,7 +66,7 @@ from ._common import (
     stratified_split,
 )
 from ._hub import hub_fingerprints, load_hub_dataset
-from .text import build_text_dataset_dict
+from .pretrained import text_encoding
 
 HUB_ID = "ucirvine/reuters21578"
 HUB_CONFIG = "ModApte"
@@ -200,18 +201,19 @@ def load_reuters(
     *,
     data_dir: str | os.PathLike | None = None,
     label_set: str = "r52",
-    max_length: int = 400,
-    vocab_size: int = 20000,
-    min_frequency: int = 2,
+    max_length: int | None = None,
+    vocab_size: int | None = None,
+    min_frequency: int | None = None,
     validation_size: int | float = 0.1,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
+    tokenizer: Any = None,
 ) -> DatasetDict:
-    """Reuters-21578 ModApte as train/validation/test (columns in :mod:`hf_challenger.data.text`)."""
+    """Reuters-21578 ModApte as train/validation/test (columns in :mod:`hf_challenger.data.text`, or with
+    ``tokenizer`` in :mod:`hf_challenger.data.pretrained`)."""
     check_choice("label_set", label_set, LABEL_SETS)
-    check_positive_int("max_length", max_length)
-    options = {"label_set": label_set, "max_length": max_length, "vocab_size": vocab_size,
-               "min_frequency": min_frequency, "validation_size": validation_size, "seed": seed}
+    encoding = text_encoding(tokenizer, max_length, vocab_size, min_frequency)
+    options = {"label_set": label_set, **encoding.options, "validation_size": validation_size, "seed": seed}
 
     def build_from(read):
         def build(scratch: Path) -> DatasetDict:
@@ -229,10 +231,7 @@ def load_reuters(
             }
             metadata = {"benchmark": "reuters", "options": options, "dropped": dropped,
                         "modapte_documents": {split: len(raw[split][1]) for split in raw}}
-            return build_text_dataset_dict(
-                splits, label_names=names, max_length=max_length, min_frequency=min_frequency,
-                vocab_size=vocab_size, metadata=metadata, scratch=scratch,
-            )
+            return encoding.build(splits, label_names=names, metadata=metadata, scratch=scratch)
         return build
 
     if data_dir is not None:
