@@ -235,7 +235,7 @@ def run_row(name: str, args: argparse.Namespace, data_dir: str | None, seeds: li
 
 def report(args: argparse.Namespace, rows: list[str], arms: list[str]) -> str:
     """Write ``--results``.md/.json from the records in ``--runs``; return the markdown."""
-    from hf_challenger.compare import format_table
+    from hf_challenger.summary import format_table
 
     records = read_jsonl(Path(args.runs))
     summaries: dict[str, dict[str, Any]] = {}

@@ -92,7 +92,8 @@ def load_recipe_data(recipe: Recipe) -> Any:
     ``load_benchmark(recipe.benchmark, **recipe.data_options)`` gives the splits (for a checkpoint
     recipe through its tokenizer or image processor: :func:`recipe_processor`); with
     ``train_per_class`` the training split keeps that many examples per class
-    (``make_tiny``, seeded with ``subset_seed``, the same subset for every training seed).
+    (``make_tiny``, seeded with ``subset_seed``, the same subset for every training seed; with
+    ``train_per_class_strict`` false a class with fewer examples keeps all of them, with a warning).
 
     Raises:
         RecipeError: when the benchmark lacks a ``train`` or ``test`` split.
@@ -112,7 +113,10 @@ def load_recipe_data(recipe: Recipe) -> Any:
                 f"{recipe.source}: benchmark {recipe.benchmark!r} gave splits {list(datasets)}; a '{split}' split is needed"
             )
     if recipe.train_per_class is not None:
-        datasets["train"] = make_tiny(datasets["train"], per_class=recipe.train_per_class, seed=recipe.subset_seed)
+        datasets["train"] = make_tiny(
+            datasets["train"], per_class=recipe.train_per_class, seed=recipe.subset_seed,
+            strict=recipe.train_per_class_strict,
+        )
     return datasets
 
 

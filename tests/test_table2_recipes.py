@@ -10,13 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hf_challenger.recipe import (
-    build_model,
-    build_trainer,
-    build_training_arguments,
-    load_recipe,
-    load_recipe_data,
-)
+from hf_challenger.build import build_model, build_trainer, build_training_arguments, load_recipe_data
+from hf_challenger.recipe import load_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TABLE2 = {"tiny_cifar10": "vision", "tiny_reuters": "text", "tiny_newsgroups": "text"}
@@ -75,9 +70,15 @@ def test_table2_recipe_builds_and_takes_a_challenger_step(name, tmp_path):
     recipe = recipe.with_paths(data_dir=str(tmp_path / "data"), glove_path=glove)
     options = {**recipe.data_options, **changes, "cache_dir": str(tmp_path / "cache")}
     recipe = dataclasses.replace(recipe, data_options=options)
-    datasets = load_recipe_data(recipe)
-    labels = np.asarray(datasets["train"]["labels"])
-    assert np.bincount(labels).max() == recipe.train_per_class  # the tiny subset, per class
+    if recipe.train_per_class_strict:
+        datasets = load_recipe_data(recipe)
+    else:  # the written Reuters files have fewer documents per topic than the recipe keeps
+        with pytest.warns(UserWarning, match="too few examples"):
+            datasets = load_recipe_data(recipe)
+    counts = np.bincount(np.asarray(datasets["train"]["labels"]))
+    assert counts.max() <= recipe.train_per_class and counts.min() >= 1  # the tiny subset, per class
+    if recipe.train_per_class_strict:
+        assert set(counts) == {recipe.train_per_class}
     model = build_model(recipe, datasets)
     values = {**recipe.arm_training("challenger"), "output_dir": str(tmp_path / "run"), "seed": 0,
               "max_steps": 1, "per_device_train_batch_size": 4, "logging_steps": 1, "disable_tqdm": True}
@@ -87,3 +88,31 @@ def test_table2_recipe_builds_and_takes_a_challenger_step(name, tmp_path):
     trainer.train()
     logged = [entry for entry in trainer.state.log_history if "challenger_challenged_rows" in entry]
     assert logged and logged[0]["challenger_challenged_rows"] > 0
+
+
+def test_train_per_class_strict_false_keeps_short_classes_whole(tmp_path):
+    """Strict (the default) refuses a class with fewer examples than train_per_class; false keeps
+    every example of such a class and the full quota of the others."""
+    from data_fixtures import write_cifar
+
+    from hf_challenger.recipe import RecipeError, parse_recipe
+
+    write_cifar(tmp_path / "data", per_batch=20)  # 10 per class in train
+    mapping = {
+        "name": "t",
+        "model": {"class": "VGGForImageClassification", "config": {"depth": 11, "num_channels": 3, "image_size": 32}},
+        "data": {"benchmark": "cifar10", "train_per_class": 12,
+                 "options": {"data_dir": str(tmp_path / "data"), "validation_size": 10,
+                             "cache_dir": str(tmp_path / "cache")}},
+        "training": {"learning_rate": 1e-3},
+    }
+    with pytest.raises(ValueError, match="too few examples"):
+        load_recipe_data(parse_recipe(mapping))
+    mapping["data"]["train_per_class_strict"] = False
+    recipe = parse_recipe(mapping)
+    assert recipe.to_dict()["data"]["train_per_class_strict"] is False
+    with pytest.warns(UserWarning, match="too few examples"):
+        datasets = load_recipe_data(recipe)
+    assert len(datasets["train"]) == 90  # 10 per class minus the 10 validation images, all kept
+    with pytest.raises(RecipeError, match="train_per_class_strict must be true or false"):
+        parse_recipe({**mapping, "data": {**mapping["data"], "train_per_class_strict": 1}})
