@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--setting", action="append", default=[], help="NAME='{json overrides}'"
     )
+    parser.add_argument("--only", help="comma list: run only these of the given settings")
     parser.add_argument("--seeds", default="0,1", help="comma list of training seeds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -183,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(args.settings, args.setting)
     if not settings:
         parser.error("give --settings FILE and/or --setting NAME=JSON")
+    if args.only:
+        names = [name.strip() for name in args.only.split(",")]
+        unknown = [name for name in names if name not in settings]
+        if unknown:
+            parser.error(f"--only: no setting(s) {unknown}; given: {', '.join(settings)}")
+        settings = {name: settings[name] for name in names}
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
