@@ -101,7 +101,9 @@ def parse_checkpoint(model: Mapping[str, Any], benchmark: str, source: str) -> C
     wanted = "AutoModelForSequenceClassification" if benchmark in TEXT_BENCHMARKS else "AutoModelForImageClassification"
     auto_class = model.get("auto_class") or wanted
     if auto_class not in AUTO_CLASSES:
-        raise RecipeError(f"{source}: model.auto_class={auto_class!r} is not supported; allowed: {', '.join(AUTO_CLASSES)}")
+        raise RecipeError(
+            f"{source}: model.auto_class={auto_class!r} is not supported; allowed: {', '.join(AUTO_CLASSES)}"
+        )
     if benchmark not in AUTO_CLASSES[auto_class]:
         raise RecipeError(f"{source}: model.auto_class={auto_class!r} does not take {benchmark!r} data; use {wanted}")
     texts = {"tokenizer": TEXT_BENCHMARKS, "image_processor": IMAGE_BENCHMARKS}
@@ -110,7 +112,9 @@ def parse_checkpoint(model: Mapping[str, Any], benchmark: str, source: str) -> C
         if value is None:
             continue
         if benchmark not in benchmarks:
-            raise RecipeError(f"{source}: model.{key} applies to {', '.join(benchmarks)}, not to {benchmark!r}; remove it")
+            raise RecipeError(
+                f"{source}: model.{key} applies to {', '.join(benchmarks)}, not to {benchmark!r}; remove it"
+            )
         if not isinstance(value, str) or not value.strip():
             raise RecipeError(f"{source}: model.{key} must be a Hub id or a folder path, got {value!r}")
     attn = model.get("attn_implementation")
@@ -150,7 +154,9 @@ def load_processor(checkpoint: Checkpoint, benchmark: str) -> Any:
     return resolve(str(local) if local.exists() else checkpoint.processor_source)
 
 
-def checkpoint_config(checkpoint: Checkpoint, overrides: Mapping[str, Any], metadata: Mapping[str, Any], source: str) -> Any:
+def checkpoint_config(
+    checkpoint: Checkpoint, overrides: Mapping[str, Any], metadata: Mapping[str, Any], source: str
+) -> Any:
     """The checkpoint's config with the recipe's ``config`` overrides and the data's labels applied."""
     from transformers import AutoConfig
 
@@ -158,7 +164,9 @@ def checkpoint_config(checkpoint: Checkpoint, overrides: Mapping[str, Any], meta
     try:
         config = AutoConfig.from_pretrained(checkpoint.pretrained)
     except (OSError, ValueError) as failure:
-        raise RecipeError(f"{source}: could not load the config of model.pretrained={checkpoint.pretrained!r}: {failure}") from failure
+        raise RecipeError(
+            f"{source}: could not load the config of model.pretrained={checkpoint.pretrained!r}: {failure}"
+        ) from failure
     known = set(config.to_dict()) | set(DATA_CONFIG_KEYS)
     for key, value in overrides.items():
         if key not in known:
@@ -173,7 +181,8 @@ def checkpoint_config(checkpoint: Checkpoint, overrides: Mapping[str, Any], meta
     if label_names:
         if "num_labels" in overrides and overrides["num_labels"] != len(label_names):
             raise RecipeError(
-                f"{source}: model.config.num_labels={overrides['num_labels']} but the data have {len(label_names)} labels"
+                f"{source}: model.config.num_labels={overrides['num_labels']} but the data have "
+                f"{len(label_names)} labels"
             )
         config.id2label = dict(enumerate(label_names))
         config.label2id = {label: index for index, label in enumerate(label_names)}
@@ -204,7 +213,9 @@ def load_pretrained_model(checkpoint: Checkpoint, overrides: Mapping[str, Any], 
             "(its classification head has another shape); set model.ignore_mismatched_sizes: true to start a new head"
         ) from failure
     except ValueError as failure:
-        raise RecipeError(f"{source}: could not load model.pretrained={checkpoint.pretrained!r}: {failure}") from failure
+        raise RecipeError(
+            f"{source}: could not load model.pretrained={checkpoint.pretrained!r}: {failure}"
+        ) from failure
     if "tokenizer" in metadata:
         check_tokenizer_fits(model, metadata["tokenizer"], source)
     else:
@@ -218,7 +229,8 @@ def check_tokenizer_fits(model: Any, tokenizer: Mapping[str, Any], source: str) 
     if tokenizer["vocab_size"] > rows:
         raise RecipeError(
             f"{source}: the tokenizer {tokenizer['name_or_path']!r} has {tokenizer['vocab_size']} tokens but the "
-            f"model's input embeddings have {rows} rows; use the checkpoint's own tokenizer (or one of at most {rows} tokens)"
+            f"model's input embeddings have {rows} rows; use the checkpoint's own tokenizer (or one of at most "
+            f"{rows} tokens)"
         )
     positions = getattr(model.config, "max_position_embeddings", None)
     if isinstance(positions, int) and tokenizer["max_length"] > positions:
@@ -237,7 +249,10 @@ def check_pixels_fit(model: Any, train: Any, processor: Mapping[str, Any], sourc
     pixels = pixels if torch.is_tensor(pixels) else torch.as_tensor(pixels)
     channels = getattr(model.config, "num_channels", None)
     expected = f"num_channels={channels}, image_size={getattr(model.config, 'image_size', None)}"
-    described = f"the image processor {processor.get('class', '')} (size {processor.get('size')}) gives pixel_values {list(pixels.shape)}"
+    described = (
+        f"the image processor {processor.get('class', '')} (size {processor.get('size')}) gives pixel_values "
+        f"{list(pixels.shape)}"
+    )
     if isinstance(channels, int) and pixels.shape[0] != channels:
         raise RecipeError(f"{source}: {described}, but the model takes {expected}")
     was_training = model.training

@@ -64,6 +64,8 @@ CHECKPOINT_ONLY_KEYS = ("pretrained", "auto_class", "tokenizer", "image_processo
                         "ignore_mismatched_sizes")
 #: ``load_benchmark`` options a recipe sets through the ``model`` section, not ``data.options``.
 PROCESSOR_OPTIONS = ("tokenizer", "image_processor")
+#: ``load_benchmark`` options of this package's own encodings (word vocabulary, normalisation).
+WORD_LEVEL_OPTIONS = ("vocab_size", "min_frequency", "normalization")
 DATA_KEYS = ("benchmark", "options", "train_per_class", "subset_seed", "train_per_class_strict")
 MIXUP_KEYS = ("alpha",)
 EVALUATION_KEYS = ("n_bins", "n_resamples", "confidence", "figure_samples")
@@ -151,6 +153,11 @@ class Recipe:
         from dataclasses import replace
 
         changes: dict[str, Any] = {}
+        if glove_path is not None and self.checkpoint is not None:
+            raise RecipeError(
+                f"{self.source}: a GloVe file does not apply to a checkpoint recipe (model.pretrained brings its "
+                "own embeddings); drop --glove_path"
+            )
         if data_dir is not None:
             changes["data_options"] = {**self.data_options, "data_dir": str(data_dir)}
         if glove_path is not None:
@@ -262,6 +269,12 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     allowed_options = ("data_dir", *(key for key in benchmark_options(benchmark) if key not in PROCESSOR_OPTIONS))
     options = _check_keys(options, "data.options.", allowed_options, source)
     checkpoint, class_name, config, glove_path = _parse_model(model, benchmark, source)
+    for key in WORD_LEVEL_OPTIONS:
+        if checkpoint is not None and key in options:
+            raise RecipeError(
+                f"{source}: data.options.{key} does not apply with model.pretrained (the checkpoint's tokenizer or "
+                "image processor encodes the data); remove it"
+            )
     per_class = data.get("train_per_class")
     if per_class is not None:
         per_class = _positive_int(per_class, "data.train_per_class", source)

@@ -98,7 +98,7 @@ def model_card(recipe: Recipe, result: RunResult) -> str:
         "## Use",
         "",
         "```python",
-        f"from {'transformers' if recipe.checkpoint is not None else 'hf_challenger.models'} import {recipe.model_class}",
+        f"from {'hf_challenger.models' if checkpoint is None else 'transformers'} import {recipe.model_class}",
         "",
         f'model = {recipe.model_class}.from_pretrained("path/to/this/folder")',
         "```",

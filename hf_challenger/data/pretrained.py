@@ -61,7 +61,8 @@ def resolve_tokenizer(tokenizer: Any) -> Any:
         return tokenizer
     if not isinstance(tokenizer, (str, os.PathLike)):
         raise ValueError(
-            f"tokenizer must be a transformers tokenizer or a Hub id / folder that AutoTokenizer loads; got {tokenizer!r}"
+            "tokenizer must be a transformers tokenizer or a Hub id / folder that AutoTokenizer loads; "
+            f"got {tokenizer!r}"
         )
     try:
         return AutoTokenizer.from_pretrained(str(tokenizer))
@@ -144,7 +145,8 @@ def build_tokenized_dataset_dict(
     encoded: dict[str, list[dict[str, Any]]] = {}
     for name, (texts, labels) in splits.items():
         batches, count = [], 0
-        for start in tqdm(range(0, len(texts), _BATCH), desc=f"tokenising {metadata['benchmark']} {name}", unit="batch"):
+        progress = tqdm(range(0, len(texts), _BATCH), desc=f"tokenising {metadata['benchmark']} {name}", unit="batch")
+        for start in progress:
             chunk = tokenizer(list(texts[start : start + _BATCH]), truncation=True, max_length=max_length)
             count += sum(len(ids) >= max_length for ids in chunk["input_ids"])
             batch = {column: chunk[column] for column in columns}
@@ -254,7 +256,7 @@ def with_image_processor(datasets: DatasetDict, image_processor: Any) -> Dataset
     metadata = get_metadata(datasets)
     metadata["image_processor"] = {
         "class": type(processor).__name__,
-        "size": {key: value for key, value in dict(getattr(processor, "size", None) or {}).items() if value is not None},
+        "size": {k: v for k, v in dict(getattr(processor, "size", None) or {}).items() if v is not None},
         "image_mean": list(getattr(processor, "image_mean", None) or []),
         "image_std": list(getattr(processor, "image_std", None) or []),
         "channels": wanted,
@@ -324,7 +326,8 @@ def text_encoding(
             20000 if vocab_size is None else vocab_size,
             2 if min_frequency is None else min_frequency,
         )
-    given = {name: value for name, value in (("vocab_size", vocab_size), ("min_frequency", min_frequency)) if value is not None}
+    pairs = (("vocab_size", vocab_size), ("min_frequency", min_frequency))
+    given = {name: value for name, value in pairs if value is not None}
     if given:
         raise ValueError(
             f"{', '.join(f'{k}={v!r}' for k, v in given.items())} build the word-level vocabulary and do not apply "
@@ -374,7 +377,9 @@ def cached_images(
         return cached_dataset_dict(benchmark, {**options, **source_key}, build, cache_dir)
 
     def build_raw(scratch: Path) -> DatasetDict:
-        return build_raw_image_dataset_dict(read(), class_names=class_names, pad=pad, metadata=metadata, scratch=scratch)
+        return build_raw_image_dataset_dict(
+            read(), class_names=class_names, pad=pad, metadata=metadata, scratch=scratch
+        )
 
     raw = cached_dataset_dict(benchmark, {**options, **source_key, "raw_uint8": True}, build_raw, cache_dir)
     return with_image_processor(raw, processor)
