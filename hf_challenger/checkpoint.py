@@ -47,6 +47,8 @@ CHECKPOINT_KEYS = (
     "ignore_mismatched_sizes",
     "config",
 )
+#: ``load_benchmark`` options of this package's own encodings (word vocabulary, normalisation).
+WORD_LEVEL_OPTIONS = ("vocab_size", "min_frequency", "normalization")
 #: Config attributes set from the data (a recipe may still give them).
 DATA_CONFIG_KEYS = ("num_labels", "id2label", "label2id", "problem_type")
 
@@ -77,8 +79,11 @@ class Checkpoint:
         return out
 
 
-def parse_checkpoint(model: Mapping[str, Any], benchmark: str, source: str) -> Checkpoint:
-    """Validate a ``model`` section that has ``pretrained`` (keys already checked against the schema).
+def parse_checkpoint(
+    model: Mapping[str, Any], benchmark: str, options: Mapping[str, Any], source: str
+) -> Checkpoint:
+    """Validate a ``model`` section that has ``pretrained`` (keys already checked against the schema)
+    and refuse ``data.options`` of this package's own encodings (``options``), which would not apply.
 
     Raises:
         RecipeError: naming ``source``, the key, its value and what is allowed.
@@ -95,6 +100,12 @@ def parse_checkpoint(model: Mapping[str, Any], benchmark: str, source: str) -> C
             f"{source}: model.pretrained needs a text or image benchmark ({', '.join(supported)}); got "
             f"data.benchmark={benchmark!r}"
         )
+    for key in WORD_LEVEL_OPTIONS:
+        if key in options:
+            raise RecipeError(
+                f"{source}: data.options.{key} does not apply with model.pretrained (the checkpoint's tokenizer or "
+                "image processor encodes the data); remove it"
+            )
     pretrained = model["pretrained"]
     if not isinstance(pretrained, str) or not pretrained.strip():
         raise RecipeError(f"{source}: model.pretrained must be a Hub id or a folder path, got {pretrained!r}")

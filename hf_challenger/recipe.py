@@ -64,8 +64,6 @@ CHECKPOINT_ONLY_KEYS = ("pretrained", "auto_class", "tokenizer", "image_processo
                         "ignore_mismatched_sizes")
 #: ``load_benchmark`` options a recipe sets through the ``model`` section, not ``data.options``.
 PROCESSOR_OPTIONS = ("tokenizer", "image_processor")
-#: ``load_benchmark`` options of this package's own encodings (word vocabulary, normalisation).
-WORD_LEVEL_OPTIONS = ("vocab_size", "min_frequency", "normalization")
 DATA_KEYS = ("benchmark", "options", "train_per_class", "subset_seed", "train_per_class_strict")
 MIXUP_KEYS = ("alpha",)
 EVALUATION_KEYS = ("n_bins", "n_resamples", "confidence", "figure_samples")
@@ -268,13 +266,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     options = data.get("options") or {}
     allowed_options = ("data_dir", *(key for key in benchmark_options(benchmark) if key not in PROCESSOR_OPTIONS))
     options = _check_keys(options, "data.options.", allowed_options, source)
-    checkpoint, class_name, config, glove_path = _parse_model(model, benchmark, source)
-    for key in WORD_LEVEL_OPTIONS:
-        if checkpoint is not None and key in options:
-            raise RecipeError(
-                f"{source}: data.options.{key} does not apply with model.pretrained (the checkpoint's tokenizer or "
-                "image processor encodes the data); remove it"
-            )
+    checkpoint, class_name, config, glove_path = _parse_model(model, benchmark, options, source)
     per_class = data.get("train_per_class")
     if per_class is not None:
         per_class = _positive_int(per_class, "data.train_per_class", source)
@@ -343,12 +335,14 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     )
 
 
-def _parse_model(model: dict[str, Any], benchmark: str, source: str) -> tuple[Any, str, dict[str, Any], str | None]:
+def _parse_model(
+    model: dict[str, Any], benchmark: str, options: Mapping[str, Any], source: str
+) -> tuple[Any, str, dict[str, Any], str | None]:
     """``(checkpoint or None, class name, config overrides, glove_path)`` of the ``model`` section."""
     if "pretrained" in model:
         from .checkpoint import parse_checkpoint
 
-        checkpoint = parse_checkpoint(model, benchmark, source)
+        checkpoint = parse_checkpoint(model, benchmark, options, source)
         config = model.get("config") or {}
         if not isinstance(config, Mapping):
             raise RecipeError(f"{source}: model.config must be a mapping of config attributes, got {config!r}")
