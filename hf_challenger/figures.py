@@ -25,8 +25,8 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
     class is the true label (single-label) or the top-scoring class (multi-label); the
     attributed tensor is the arm's ``challenger_attribution_target`` (text: the embedding
     output, summed over the embedding axis into one value per token), with the arm's
-    ``challenger_epsilon``. Drawn by :func:`hf_challenger.plots.plot_attribution_maps`
-    (positive red, negative blue).
+    ``challenger_epsilon``, ``challenger_attention_rule`` and ``challenger_unknown_layers``. Drawn
+    by :func:`hf_challenger.plots.plot_attribution_maps` (positive red, negative blue).
     """
     import torch
     from transformers import default_data_collator
@@ -59,7 +59,12 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
         logits = model(**batch).logits
     predicted = logits.argmax(dim=-1)
     targets = labels.long() if labels.dim() == 1 else predicted
-    lrp = EpsilonLRP(model, epsilon=float(run.training.get("challenger_epsilon", 1e-6)))
+    lrp = EpsilonLRP(
+        model,
+        epsilon=float(run.training.get("challenger_epsilon", 1e-6)),
+        attention_rule=run.training.get("challenger_attention_rule", "attnlrp"),
+        unknown_layers=run.training.get("challenger_unknown_layers", "error"),
+    )
     try:
         relevance = lrp.attribute(batch, targets, at=at).detach()
     finally:

@@ -299,6 +299,40 @@ def test_vit_checkpoint_finetunes_on_mnist_digits_through_the_cli(vit, tmp_path,
         assert (max(challenged) > 0) == (arm == "random")
 
 
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_compare_finetunes_a_text_checkpoint_with_challenger(news, bert, tmp_path, attn):
+    """hf-challenger compare from a checkpoint recipe: base and LRP Challenger arms, figures included."""
+    recipe = text_recipe(bert, tmp_path, attn_implementation=attn)
+    recipe["arms"] = {"base": {"challenger_enabled": False}, "challenger": {}}
+    path = tmp_path / "bert.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "out"
+    argv = ["compare", str(path), "--seeds", "1", "--output_dir", str(out), "--data_dir", str(news)]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [run["arm"] for run in results["runs"]] == ["base", "challenger"]
+    logged = json.loads((out / "challenger" / "seed-0" / "log_history.json").read_text())
+    steps = [entry for entry in logged if "loss" in entry]
+    assert all(entry["challenger_challenged_rows"] > 0 and entry["challenger_mean_abs_relevance"] > 0 for entry in steps)
+    for arm in ("base", "challenger"):
+        assert (out / f"attribution_maps-{arm}.png").read_bytes()[:4] == b"\x89PNG"
+        assert AutoModelForSequenceClassification.from_pretrained(out / arm / "seed-0").config.num_labels == 3
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_compare_finetunes_a_vit_checkpoint_with_challenger(vit, tmp_path, attn):
+    recipe = image_recipe(vit, tmp_path, attn_implementation=attn)
+    recipe["arms"] = {"base": {"challenger_enabled": False}, "challenger": {}}
+    path = tmp_path / "vit.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "out"
+    assert main(["compare", str(path), "--seeds", "1", "--output_dir", str(out)]) == 0
+    logged = json.loads((out / "challenger" / "seed-0" / "log_history.json").read_text())
+    steps = [entry for entry in logged if "loss" in entry]
+    assert all(entry["challenger_challenged_rows"] > 0 and entry["challenger_mean_abs_relevance"] > 0 for entry in steps)
+    assert (out / "attribution_maps-challenger.png").is_file() and (out / "reliability_diagrams.png").is_file()
+
+
 # --------------------------------------------------------------------------- example recipes
 
 
