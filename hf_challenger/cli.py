@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .build import build_training_arguments, load_recipe_data, parse_overrides
     from .compare import parse_seeds, run_comparison, run_training_values, select_arms, train_and_evaluate
+    from .preflight import check_runs
     from .recipe import RecipeError, load_recipe
     from .summary import format_table, summarize
 
@@ -118,10 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-    if options.command == "compare":
-        run_comparison(recipe, seeds, output_dir, arms=arms, overrides=overrides, quiet=not options.verbose)
-        return 0
-    result = train_and_evaluate(recipe, options.arm, values, load_recipe_data(recipe), quiet=False)
+    try:  # the data, the model and each Challenger arm's first step are checked before any run trains
+        if options.command == "compare":
+            run_comparison(recipe, seeds, output_dir, arms=arms, overrides=overrides, quiet=not options.verbose)
+            return 0
+        datasets = load_recipe_data(recipe)
+        check_runs(recipe, [(options.arm, values)], datasets)
+    except RecipeError as error:
+        parser.exit(2, f"hf-challenger {options.command}: error: {error}\n")
+    result = train_and_evaluate(recipe, options.arm, values, datasets, quiet=False)
     if PartialState().is_main_process:
         task = "multi_label" if result.labels.ndim == 2 else "single_label"
         print(f"\n{recipe.name}: test metrics\n{format_table(summarize([result]), task)}\nSaved to {run_dir}")

@@ -42,6 +42,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from .build import build_model, build_trainer, build_training_arguments, load_recipe_data
 from .figures import attribution_figure, reliability_figure
+from .preflight import check_runs
 from .recipe import Recipe
 from .summary import jsonable, write_run_files, describe_data, format_table, summarize
 
@@ -241,6 +242,10 @@ def run_comparison(
 
     Returns:
         A :class:`Comparison`; the table is printed on the main process.
+
+    Raises:
+        RecipeError: before the first run, when any arm's arguments, or its first Challenger step on
+            the model and data, would fail (:func:`hf_challenger.preflight.check_runs`).
     """
     from accelerate import PartialState
 
@@ -253,13 +258,17 @@ def run_comparison(
     data_text = describe_data(recipe, datasets)
     if is_main:
         print(data_text, flush=True)
-    runs: list[RunResult] = []
     jobs = [(arm, seed) for arm in arms for seed in seeds]
+    planned = {
+        (arm, seed): run_training_values(recipe, arm, seed, output_dir / arm / f"seed-{seed}", overrides)
+        for arm, seed in jobs
+    }
+    check_runs(recipe, [(arm, planned[arm, seed]) for arm, seed in jobs], datasets)  # before any run trains
+    runs: list[RunResult] = []
     bar = tqdm(jobs, desc=f"{recipe.name}: arms x seeds", unit="run", disable=not is_main)
     for arm, seed in bar:
         bar.set_postfix_str(f"{arm} seed {seed}")
-        values = run_training_values(recipe, arm, seed, output_dir / arm / f"seed-{seed}", overrides)
-        runs.append(train_and_evaluate(recipe, arm, values, datasets, quiet))
+        runs.append(train_and_evaluate(recipe, arm, planned[arm, seed], datasets, quiet))
     bar.close()
     summary = summarize(runs)
     task = "multi_label" if runs[0].labels.ndim == 2 else "single_label"

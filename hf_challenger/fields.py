@@ -18,6 +18,7 @@ value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import types
 import typing
@@ -95,6 +96,91 @@ def parse_field(name: str, value: Any, hint: Any, *, finite: bool = True) -> Any
     if scalar is int:
         return parse_int(name, value)
     return parse_float(name, value, finite=finite)
+
+
+def check_value(name: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against the type ``hint`` (and read, for bool/int/float); raises naming ``name``.
+
+    Judged: ``str``, ``bool``, ``int``, ``float``, ``None``, ``list[X]``/``tuple[X, ...]``, ``dict``,
+    ``Literal[...]``, ``Enum`` subclasses (their values, as text; also in ``Enum | str``), other
+    classes (``isinstance``) and unions of these. Other typing constructs pass unchecked.
+    """
+    ok, result = _match(value, hint)
+    if ok:
+        return result
+    scalar, _ = _scalar_of(hint)
+    if scalar is not None:  # the scalar reader's message says what is wrong with the value
+        return parse_field(name, value, hint)
+    raise ValueError(f"{name} must be {_describe(hint)}; got {value!r}" + _type_note(value))
+
+
+def _match(value: Any, hint: Any) -> tuple[bool, Any]:
+    """``(True, value as read)`` when ``value`` fits ``hint``; ``(False, None)`` otherwise."""
+    if hint is Any or hint is typing.Any:
+        return True, value
+    if hint is None or hint is type(None):
+        return value is None, None
+    scalar, _ = _scalar_of(hint)
+    if scalar is not None:
+        try:
+            return True, parse_field("", value, hint)
+        except ValueError:
+            return False, None
+    if hint is str:
+        return isinstance(value, str), value
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        enums = [a for a in args if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if enums and str in args:  # `SomeStrategy | str`: the text must be one of the enum's values
+            args = tuple(a for a in args if a is not str)
+        exact = [a for a in args if _exactly(value, a)]  # a member the value already is wins (no conversion)
+        for member in exact + [a for a in args if a not in exact]:
+            ok, result = _match(value, member)
+            if ok:
+                return True, result
+        return False, None
+    if origin is typing.Literal:
+        return value in args, value
+    if origin in (list, tuple) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False, None
+        item = args[0] if args else Any
+        items = [_match(v, item) for v in value]
+        return all(ok for ok, _ in items), [v for _, v in items]
+    if origin is dict or hint is dict:
+        return isinstance(value, dict), value
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        allowed = [member.value for member in hint]
+        return (value in allowed or isinstance(value, hint)), value
+    if isinstance(hint, type):  # another class: text from a recipe is not one (e.g. os.PathLike)
+        return isinstance(value, hint), value
+    return True, value  # a typing construct not judged here
+
+
+def _exactly(value: Any, hint: Any) -> bool:
+    if hint is type(None):
+        return value is None
+    if hint in _SCALARS:
+        return type(value) is hint or (hint is float and type(value) is int)
+    return hint is str and isinstance(value, str)
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        if str in args and any(isinstance(a, type) and issubclass(a, enum.Enum) for a in args):
+            args = tuple(a for a in args if a is not str)
+        return " or ".join(_describe(a) for a in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(repr, args))
+    if origin in (list, tuple) or hint in (list, tuple):
+        return f"a list of {_describe(args[0])}" if args else "a list"
+    if origin is dict or hint is dict:
+        return "a mapping"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "one of " + ", ".join(repr(m.value) for m in hint)
+    names = {str: "text", bool: "a bool", int: "an integer", float: "a finite number", type(None): "null"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def scalar_hints(cls: type) -> dict[str, Any]:

