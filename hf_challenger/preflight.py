@@ -60,13 +60,7 @@ def check_runs(recipe: Recipe, runs: Sequence[tuple[str | None, Mapping[str, Any
 def plan_first_step(trainer: Any) -> None:
     """Plan (not train) the challenge of the trainer's first training micro-batch; hooks removed after."""
     batch = next(iter(trainer.get_train_dataloader()))
-    inputs = trainer._prepare_inputs(batch)
-    base = trainer.accelerator.unwrap_model(trainer.model)
     try:
-        trainer._bind(base)
-        trainer._plan_edit(base, inputs)
+        trainer.plan_challenge(trainer.model, batch)
     finally:
-        if trainer._site is not None:
-            trainer._site.remove()
-        if trainer._lrp is not None:
-            trainer._lrp.remove()
+        trainer.remove_challenger_hooks()

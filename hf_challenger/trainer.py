@@ -132,14 +132,28 @@ class ChallengerTrainer(Trainer):
             self.challenger_stats.count_optimizer_step()
         if not self.challenge_active():
             return super().training_step(model, inputs, num_items_in_batch)
-        inputs = self._prepare_inputs(inputs)
-        base = self.accelerator.unwrap_model(model)
-        self._bind(base, inputs)
-        edit = self._plan_edit(base, inputs)
+        inputs, edit = self.plan_challenge(model, inputs)
         if edit is None:
             return super().training_step(model, inputs, num_items_in_batch)
         with self._site.editing(inputs, edit) as edited:
             return super().training_step(model, edited, num_items_in_batch)
+
+    def plan_challenge(
+        self, model: nn.Module, inputs: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], Callable[[Tensor], Tensor] | None]:
+        """The prepared micro-batch and the edit of its attributed tensor (``None``: trained unchanged),
+        planned as a training step plans them (attribution pass included), without training."""
+        inputs = self._prepare_inputs(inputs)
+        base = self.accelerator.unwrap_model(model)
+        self._bind(base, inputs)
+        return inputs, self._plan_edit(base, inputs)
+
+    def remove_challenger_hooks(self) -> None:
+        """Take the site's and the LRP engine's hooks off the model (the next step binds again)."""
+        for part in (self._site, self._lrp):
+            if part is not None:
+                part.remove()
+        self._site, self._lrp, self._bound_model = None, None, None
 
     def _bind(self, base: nn.Module, inputs: Mapping[str, Any]) -> None:
         """Create the site (hook) and the LRP engine once per model; they are kept across steps."""
