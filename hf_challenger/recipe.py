@@ -49,7 +49,6 @@ import difflib
 import inspect
 import os
 import re
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -57,7 +56,7 @@ from typing import Any
 
 import yaml
 
-from .fields import check_value
+from .recipe_types import hints_of, typed, typed_training, typed_values
 from .yaml_reader import read_yaml
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "data", "training", "mixup", "evaluation", "arms")
@@ -211,44 +210,11 @@ def _check_keys(section: Any, where: str, allowed: Sequence[str], source: str) -
 def _check_training_keys(
     section: Mapping[str, Any], where: str, source: str, allowed: Sequence[str]
 ) -> dict[str, Any]:
-    """``section`` with known keys only, each value checked against its field's type (text read as
-    bool/number where the field is one, as ``HfArgumentParser`` would)."""
+    """``section`` with known keys only, typed (:func:`hf_challenger.recipe_types.typed_training`)."""
     for key in section:
         if key not in allowed:
             raise unknown_key_error(where, key, allowed, source)
-    from .config import parse_num_features
-    from .training_args import ChallengerTrainingArguments
-
-    hints = typing.get_type_hints(ChallengerTrainingArguments)
-    typed = dict(section)
-    if "challenger_num_features" in typed:  # typed str in the arguments only to keep 128 vs 0.05 apart
-        try:
-            typed["challenger_num_features"] = parse_num_features(
-                typed["challenger_num_features"], name=f"{where}challenger_num_features"
-            )
-        except ValueError as error:
-            raise RecipeError(f"{source}: {error}") from None
-        hints = {k: v for k, v in hints.items() if k != "challenger_num_features"}
-    return _typed(typed, hints, where, source)
-
-
-def _typed(section: Mapping[str, Any], hints: Mapping[str, Any], where: str, source: str) -> dict[str, Any]:
-    """``section`` with each value that has a type hint checked (and read) by :func:`fields.check_value`."""
-    typed = {}
-    for key, value in section.items():
-        try:
-            typed[key] = check_value(f"{where}{key}", value, hints[key]) if key in hints else value
-        except ValueError as error:
-            raise RecipeError(f"{source}: {error}") from None
-    return typed
-
-
-def _hints(function: Any) -> dict[str, Any]:
-    """Parameter type hints of ``function`` (empty when they cannot be resolved)."""
-    try:
-        return typing.get_type_hints(function)
-    except (NameError, TypeError):
-        return {}
+    return typed(typed_training, section, where, source=source, error=RecipeError)
 
 
 def model_classes() -> dict[str, type]:
@@ -298,7 +264,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     model = _check_keys(top["model"], "model.", MODEL_KEYS + CHECKPOINT_ONLY_KEYS, source)
     data = _check_keys(top["data"], "data.", DATA_KEYS, source)
     benchmark = data.get("benchmark")
-    from .data import BENCHMARKS, benchmark_options
+    from .data import BENCHMARKS, LOADERS, benchmark_options
 
     if benchmark not in BENCHMARKS:
         raise RecipeError(
@@ -307,9 +273,8 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     options = data.get("options") or {}
     allowed_options = ("data_dir", *(key for key in benchmark_options(benchmark) if key not in PROCESSOR_OPTIONS))
     options = _check_keys(options, "data.options.", allowed_options, source)
-    from .data import LOADERS
-
-    options = _typed(options, _hints(LOADERS[benchmark]), "data.options.", source)
+    hints = hints_of(LOADERS[benchmark])
+    options = typed(typed_values, options, hints, "data.options.", source=source, error=RecipeError)
     checkpoint, class_name, config, glove_path = _parse_model(model, benchmark, options, source)
     per_class = data.get("train_per_class")
     if per_class is not None:
@@ -402,7 +367,8 @@ def _parse_model(
             f"{', '.join(sorted(classes))} (or model.pretrained: a checkpoint)"
         )
     config = _check_keys(model.get("config") or {}, "model.config.", config_keys(classes[class_name]), source)
-    config = _typed(config, _hints(classes[class_name].config_class.__init__), "model.config.", source)
+    hints = hints_of(classes[class_name].config_class.__init__)
+    config = typed(typed_values, config, hints, "model.config.", source=source, error=RecipeError)
     glove_path = model.get("glove_path")
     if glove_path is not None and not isinstance(glove_path, str):
         raise RecipeError(f"{source}: model.glove_path must be a file path or null, got {glove_path!r}")
