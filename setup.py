@@ -29,6 +29,7 @@ EXTRAS = {
 EXTRAS["test"] = [
     "torchvision==0.29.1",
     "pytest>=8.0",
+    "hypothesis>=6.100",
     "zennit==0.5.1",
     "captum>=0.8",
     "scikit-learn>=1.4",
