@@ -1,8 +1,8 @@
 """Checks before the first run of ``hf-challenger train``/``compare``: a bad value that only one arm
 uses must fail in seconds, not after every earlier arm and seed has trained.
 
-For every run's training fields the full ``ChallengerTrainingArguments`` are built (all field
-checks). For every arm with Challenger enabled, a model is built from the recipe (once) and that
+The training split must have rows. For every run's training fields the full
+``ChallengerTrainingArguments`` are built (all field checks). For every arm with Challenger enabled, a model is built from the recipe (once) and that
 arm's trainer plans one challenged micro-batch from the real training data, exactly as its first
 step would (batch key and attributed tensor, attribution target, ``top_k`` against the model's
 classes, padding masks, the LRP rules of every layer that runs, the non-finite check, the
@@ -31,7 +31,12 @@ def check_runs(recipe: Recipe, runs: Sequence[tuple[str | None, Mapping[str, Any
         RecipeError: naming the recipe, the arm and what its first run would have failed on.
     """
     from .build import build_model, build_trainer, build_training_arguments
+    from .guards import refuse_empty_dataset
 
+    try:
+        refuse_empty_dataset(datasets["train"])
+    except ValueError as error:
+        raise RecipeError(f"{recipe.source}: {error}") from None
     model = None
     checked: set[str | None] = set()
     for arm, values in runs:

@@ -134,3 +134,14 @@ def test_train_checks_the_arm_before_training(tmp_path, capsys) -> None:
     argv = ["train", str(write(tmp_path, arm="challenger_top_k: 11")), "--arm", "challenger", "--output_dir", str(out)]
     assert "arm 'challenger' would fail at its first Challenger step" in run_cli(argv, capsys)
     assert not out.exists()
+
+
+def test_a_recipe_whose_training_split_is_empty_fails_before_any_run(tmp_path, monkeypatch, capsys) -> None:
+    import hf_challenger.compare as compare
+
+    real = compare.load_recipe_data
+    monkeypatch.setattr(compare, "load_recipe_data", lambda recipe: {**real(recipe), "train": real(recipe)["train"].select([])})
+    out = tmp_path / "out"
+    err = run_cli(["compare", str(write(tmp_path)), "--seeds", "1", "--arms", "base", "--output_dir", str(out)], capsys)
+    assert "the training set, the 'mnist' dataset (Dataset) has 0 rows" in err and "recipe.yaml" in err
+    assert not (out / "base").exists()
