@@ -57,3 +57,25 @@ def load_generator_state(path: str, generator: torch.Generator) -> None:
         generator.set_state(state["generator"])
     except (RuntimeError, TypeError, ValueError) as error:
         raise ValueError(f"{path} holds a generator state this generator cannot take ({error}); {advice}") from error
+
+
+#: Inherited ``TrainingArguments`` fields whose bad values otherwise fail deep inside torch or
+#: transformers (``ZeroDivisionError``, a DataLoader message without the field) or train nothing.
+_AT_LEAST_ONE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
+_NOT_NEGATIVE = ("learning_rate", "weight_decay", "max_grad_norm", "label_smoothing_factor")
+
+
+def check_trainer_ranges(args: Any) -> None:
+    """Range checks of a few inherited ``TrainingArguments`` fields (errors name the field)."""
+    for name in _AT_LEAST_ONE:
+        if getattr(args, name) < 1:
+            raise ValueError(f"{name} must be an integer >= 1; got {getattr(args, name)!r}")
+    for name in _NOT_NEGATIVE:
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be >= 0; got {value!r}")
+    if args.max_steps <= 0 and args.num_train_epochs <= 0:
+        raise ValueError(
+            f"num_train_epochs={args.num_train_epochs!r} with max_steps={args.max_steps!r} trains nothing; set "
+            "num_train_epochs > 0 or max_steps > 0"
+        )

@@ -19,6 +19,7 @@ from transformers import TrainingArguments
 
 from .config import ChallengerConfig, parse_num_features
 from .fields import coerce_fields
+from .guards import check_trainer_ranges
 
 
 @dataclass
@@ -139,6 +140,7 @@ class ChallengerTrainingArguments(TrainingArguments):
         # Every bool/int/float field (inherited ones too) read one way: "false" is False, "1e-4" is 1e-4,
         # anything else is an error naming the field (never Python truthiness, never later in transformers).
         coerce_fields(self)
+        check_trainer_ranges(self)  # batch sizes, accumulation, rates: clear errors, not deep in torch
         super().__post_init__()
         self.challenger_num_features = parse_num_features(self.challenger_num_features, name="challenger_num_features")
         try:

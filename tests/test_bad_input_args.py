@@ -116,3 +116,19 @@ def test_lrp_with_a_finite_epsilon_still_explains() -> None:
     model = nn.Sequential(nn.Linear(3, 2))
     relevance = EpsilonLRP(model, epsilon=1e-3).attribute(torch.ones(2, 3), torch.tensor([0, 1]))
     assert torch.isfinite(relevance).all() and relevance.abs().sum() > 0 and not math.isnan(relevance.sum().item())
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"per_device_train_batch_size": 0}, r"^per_device_train_batch_size must be an integer >= 1; got 0"),
+        ({"gradient_accumulation_steps": 0}, r"^gradient_accumulation_steps must be an integer >= 1; got 0"),
+        ({"learning_rate": -1e-3}, r"^learning_rate must be >= 0; got -0\.001"),
+        ({"weight_decay": -0.1}, r"^weight_decay must be >= 0"),
+        ({"num_train_epochs": 0, "max_steps": -1}, r"^num_train_epochs=0 with max_steps=-1 trains nothing"),
+    ],
+)
+def test_inherited_fields_that_failed_deep_inside_torch_or_trained_nothing(tmp_path, values, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        args(tmp_path, **values)
+    assert args(tmp_path, num_train_epochs=0, max_steps=3).max_steps == 3  # max_steps wins, as in Trainer
