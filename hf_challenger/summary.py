@@ -101,6 +101,7 @@ def model_card(recipe: Recipe, result: RunResult) -> str:
         f"from {'hf_challenger.models' if checkpoint is None else 'transformers'} import {recipe.model_class}",
         "",
         f'model = {recipe.model_class}.from_pretrained("path/to/this/folder")',
+        *_processor_lines(recipe),
         "```",
         "",
         "## Recipe",
@@ -187,3 +188,13 @@ def describe_data(recipe: Recipe, datasets: Any) -> str:
             text += "; training digits not in the subset are unused"
         text += "."
     return text
+
+
+def _processor_lines(recipe: Recipe) -> list[str]:
+    """Model-card lines that load a checkpoint recipe's tokenizer or image processor (saved with the model)."""
+    if recipe.checkpoint is None:
+        return []
+    from .checkpoint import TEXT_BENCHMARKS
+
+    auto = "AutoTokenizer" if recipe.benchmark in TEXT_BENCHMARKS else "AutoImageProcessor"
+    return [f"from transformers import {auto}", "", f'processor = {auto}.from_pretrained("path/to/this/folder")']

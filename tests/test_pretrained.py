@@ -80,6 +80,29 @@ def test_text_through_a_tokenizer_keeps_documents_and_labels_and_leaves_padding_
     ]["input_ids"]  # another tokenizer is another cache entry
 
 
+@pytest.mark.parametrize("label_set", ["r52", "multilabel"])
+def test_reuters_through_a_tokenizer_keeps_documents_and_labels(tmp_path, label_set):
+    from data_fixtures import write_reuters
+
+    from hf_challenger.data.reuters import parse_sgml
+
+    write_reuters(tmp_path / "r")
+    documents = [d for name in ("reut2-000.sgm", "reut2-001.sgm") for d in parse_sgml(tmp_path / "r" / name)]
+    tokenizer = wordpiece_tokenizer([d.text for d in documents], vocab_size=80)
+    common = dict(data_dir=tmp_path / "r", label_set=label_set, validation_size=2, cache_dir=tmp_path / "c")
+    with pytest.warns(UserWarning, match="dropped ModApte documents"):
+        words = load_benchmark("reuters", min_frequency=1, **common)
+    with pytest.warns(UserWarning, match="dropped ModApte documents"):
+        tokens = load_benchmark("reuters", tokenizer=tokenizer, max_length=12, **common)
+    for split in ("train", "validation", "test"):
+        assert tokens[split]["labels"] == words[split]["labels"]
+    kept = [d.text for d in documents if d.split == "test" and d.topics in (("earn",), ("acq",), ("grain", "wheat"))]
+    if label_set == "r52":
+        kept = [d.text for d in documents if d.split == "test" and d.topics in (("earn",), ("acq",))]
+    assert tokens["test"]["input_ids"] == tokenizer(kept, truncation=True, max_length=12)["input_ids"]
+    assert get_metadata(tokens)["problem_type"] == get_metadata(words)["problem_type"]
+
+
 def test_text_tokenizer_options_that_do_not_apply_are_refused(news, bert, tmp_path):
     common = dict(data_dir=news, validation_size=3, cache_dir=tmp_path / "c", tokenizer=str(bert))
     with pytest.raises(ValueError, match=r"vocab_size=500 build the word-level vocabulary .* remove them"):
@@ -281,6 +304,7 @@ def test_text_checkpoint_finetunes_from_a_recipe_through_the_cli(news, bert, tmp
         card = (out / "README.md").read_text()
         assert f"Finetuned from `{bert}`" in card
         assert "from transformers import AutoModelForSequenceClassification" in card
+        assert 'processor = AutoTokenizer.from_pretrained("path/to/this/folder")' in card
         logged = json.loads((out / "log_history.json").read_text())
         challenged = [entry.get("challenger_challenged_rows", 0) for entry in logged if "loss" in entry]
         assert (max(challenged) > 0) == (arm == "random")
