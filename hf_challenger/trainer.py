@@ -28,7 +28,7 @@ from .challenge import (
     draw_topk_targets,
     select_features,
 )
-from .challenge.finite import FiniteGuard
+from .challenge.finite import ATTACK_LOSS, FiniteGuard
 from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
 from .fields import parse_bool
@@ -280,9 +280,12 @@ class ChallengerTrainer(Trainer):
         cfg = self.challenger_config
         pgd = cfg.perturbation == "pgd"
 
+        losses: list[Tensor] = []
+
         def loss_of(edit: Callable[[Tensor], Tensor]) -> Tensor:
             with frozen_eval(base), self._site.editing(sub, edit) as edited:
-                return self._loss_of_outputs(base(**edited))
+                losses.append(self._loss_of_outputs(base(**edited)))
+                return losses[-1]
 
         with self.challenger_stats.timed():
             delta, allowed = adversarial_delta(
@@ -294,6 +297,7 @@ class ChallengerTrainer(Trainer):
                 random_start=pgd,
                 generator=self.challenger_generator,
             )
+        self._finite.check(torch.stack(losses).sum(), self.state.global_step, base, sub, ATTACK_LOSS)  # NaN/inf: error
         self.challenger_stats.add("changed_share", allowed.float().mean())
         return RowEdit(rows, delta, allowed)
 

@@ -85,3 +85,14 @@ def test_on_cuda_the_error_comes_without_a_sync_and_names_the_bad_step(tmp_path)
     with pytest.raises(NonFiniteRelevanceError, match=r"step 1 .*row\(s\) \[2\] "):
         trainer.train()
     assert not trainer._finite._pending
+
+
+@pytest.mark.parametrize("perturbation", ["fgsm", "pgd"])
+def test_adversarial_baselines_check_the_loss_of_their_attack(tmp_path, perturbation) -> None:
+    """Their gradient can stay finite for a NaN input (ReLU masks it), so the attack's loss is checked."""
+    model = TinyConvNet()
+    args = make_args(tmp_path, challenger_perturbation=perturbation, challenger_adversarial_steps=2)
+    trainer = InOrder(model=model, args=args, train_dataset=poisoned_images(1, float("nan")))
+    with pytest.raises(NonFiniteRelevanceError, match=r"step 0 the FGSM/PGD attack's loss was NaN/inf: the batch's 'pixel_values' holds NaN/inf in row\(s\) \[1\]"):
+        trainer.train()
+    assert len(model.seen) == 0

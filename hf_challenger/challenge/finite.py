@@ -1,5 +1,8 @@
 """The non-finite policy of the attribution pass: NaN or inf relevance is an error naming the rows.
 
+The FGSM/PGD baselines check the loss of their attack the same way (their gradient can stay finite
+for NaN inputs, since ReLU masks it, so the perturbation alone would not show it).
+
 Why an error: relevance is ``x * grad``, so it is non-finite only when a challenged row's input, the
 model's parameters or the attribution itself are. Each of these ruins the run (one such step gives
 NaN weights, and ``Trainer`` logs the NaN loss as 0.0 by default), so training stops with a message
@@ -21,6 +24,11 @@ import torch
 from torch import Tensor, nn
 
 
+RELEVANCE = "the relevance of the attribution pass"
+#: FGSM/PGD: their gradient can stay finite for NaN inputs (ReLU masks it), so their loss is checked.
+ATTACK_LOSS = "the FGSM/PGD attack's loss"
+
+
 class NonFiniteRelevanceError(FloatingPointError):
     """The attribution pass produced NaN or inf relevance (see :mod:`hf_challenger.challenge.finite`)."""
 
@@ -29,49 +37,55 @@ class FiniteGuard:
     """Checks each attribution's relevance once; raises :class:`NonFiniteRelevanceError` for bad rows."""
 
     def __init__(self) -> None:
-        self._pending: list[tuple[int, Tensor, torch.cuda.Event]] = []
+        self._pending: list[tuple[int, Tensor, torch.cuda.Event, str]] = []
 
-    def check(self, relevance: Tensor, step: int, model: nn.Module, inputs: Mapping[str, Any]) -> None:
+    def check(
+        self, relevance: Tensor, step: int, model: nn.Module, inputs: Mapping[str, Any], what: str = RELEVANCE
+    ) -> None:
         """Check ``relevance`` ``[R, *F]`` of the first ``R`` rows of the micro-batch at optimizer ``step``.
 
         ``inputs``: those rows' batch (used to say which input is non-finite when the error comes at once).
+        ``what``: what the tensor is, for the message (also used for the FGSM/PGD perturbation).
         """
-        bad = ~torch.isfinite(relevance.detach()).reshape(relevance.shape[0], -1).all(dim=1)
+        rows = relevance.shape[0] if relevance.dim() > 0 else 1  # a 0-d tensor (a loss) is one check
+        bad = ~torch.isfinite(relevance.detach()).reshape(rows, -1).all(dim=1)
         if bad.device.type != "cuda":
-            self._raise_if_bad(bad, step, model, inputs)
+            self._raise_if_bad(bad, step, model, inputs, what)
             return
         flags = torch.empty(bad.shape, dtype=torch.bool, pin_memory=True)
         flags.copy_(bad, non_blocking=True)
         done = torch.cuda.Event()
         done.record()
-        self._pending.append((step, flags, done))
+        self._pending.append((step, flags, done, what))
         self.poll(model, wait=False)
 
     def poll(self, model: nn.Module, wait: bool) -> None:
         """Read the flags of earlier CUDA checks whose copy has finished (all of them if ``wait``)."""
         while self._pending:
-            step, flags, done = self._pending[0]
+            step, flags, done, what = self._pending[0]
             if wait:
                 done.synchronize()
             elif not done.query():
                 return
             self._pending.pop(0)
-            self._raise_if_bad(flags, step, model, None)
+            self._raise_if_bad(flags, step, model, None, what)
 
-    def _raise_if_bad(self, bad: Tensor, step: int, model: nn.Module, inputs: Mapping[str, Any] | None) -> None:
+    def _raise_if_bad(
+        self, bad: Tensor, step: int, model: nn.Module, inputs: Mapping[str, Any] | None, what: str
+    ) -> None:
         if not bool(bad.any()):
             return
         self._pending.clear()
         rows = bad.nonzero().flatten().tolist()
+        where = f" for row(s) {rows} of the micro-batch ({len(bad)} challenged rows)" if what != ATTACK_LOSS else ""
         raise NonFiniteRelevanceError(
-            f"ChallengerTrainer: the attribution pass at optimizer step {step} gave NaN/inf relevance for "
-            f"row(s) {rows} of the micro-batch ({len(bad)} challenged rows): {_diagnosis(model, inputs, rows)}. "
+            f"ChallengerTrainer: at optimizer step {step} {what} was NaN/inf{where}: {_diagnosis(model, inputs)}. "
             "Training stops here: a non-finite step turns the weights into NaN (and Trainer logs the NaN "
             "loss as 0.0)."
         )
 
 
-def _diagnosis(model: nn.Module, inputs: Mapping[str, Any] | None, rows: list[int]) -> str:
+def _diagnosis(model: nn.Module, inputs: Mapping[str, Any] | None) -> str:
     """What is non-finite: the rows' inputs, the model's parameters, or neither (the attribution itself)."""
     if inputs is not None:
         for key, value in inputs.items():
