@@ -252,6 +252,16 @@ def test_a_pass_changes_nothing_outside_itself(name):
     functions = {n: getattr(F, n) for n in ("layer_norm", "gelu", "scaled_dot_product_attention", "softmax")}
     methods = {n: getattr(torch.Tensor, n) for n in ("__mul__", "__matmul__", "softmax")}
     torch_functions = {n: getattr(torch, n) for n in ("matmul", "softmax", "tanh", "rsqrt")}
+    import transformers.activations as activations
+    import transformers.integrations.sdpa_attention as sdpa
+    import transformers.modeling_utils as modeling_utils
+
+    library = {
+        "sdpa_attention_forward": sdpa.sdpa_attention_forward,
+        "GELUActivation.forward": activations.GELUActivation.forward,
+        "ALL_ATTENTION_FUNCTIONS": dict(modeling_utils.ALL_ATTENTION_FUNCTIONS),
+        "LayerNorm.forward": nn.LayerNorm.forward,
+    }
     before = _training_step(model, batch, seed=5)
     with torch.no_grad():
         other_before = other.eval()(**batch).logits
@@ -269,6 +279,12 @@ def test_a_pass_changes_nothing_outside_itself(name):
     assert {n: getattr(F, n) for n in functions} == functions
     assert {n: getattr(torch.Tensor, n) for n in methods} == methods
     assert {n: getattr(torch, n) for n in torch_functions} == torch_functions
+    assert library == {
+        "sdpa_attention_forward": sdpa.sdpa_attention_forward,
+        "GELUActivation.forward": activations.GELUActivation.forward,
+        "ALL_ATTENTION_FUNCTIONS": dict(modeling_utils.ALL_ATTENTION_FUNCTIONS),
+        "LayerNorm.forward": nn.LayerNorm.forward,
+    }
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in other.modules())
     with torch.no_grad():
         assert torch.equal(other.eval()(**batch).logits, other_before)

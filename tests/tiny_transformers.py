@@ -63,7 +63,7 @@ _BERT_LIKE = dict(
     vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
     max_position_embeddings=64, num_labels=NUM_LABELS,
 )
-_DECODER = dict(vocab_size=VOCAB, num_labels=NUM_LABELS, pad_token_id=0)
+_DECODER = dict(vocab_size=VOCAB, num_labels=NUM_LABELS, pad_token_id=0, bos_token_id=1, eos_token_id=1)
 
 FAMILIES: dict[str, Family] = {
     "bert": Family("bert", "text", _text(BertConfig(**_BERT_LIKE)), True),
