@@ -326,3 +326,28 @@ def test_resnet_in_place_residual_after_batch_norm_uses_the_values_before_the_ad
             return frozenset()
 
     assert relative_l2(Unaware(model, epsilon=0.1).attribute(batch, TARGETS), first) > 1e-3
+
+
+@pytest.mark.parametrize("activation", [nn.GELU(), nn.Sigmoid()], ids=["gelu", "sigmoid"])
+def test_identity_rule_folded_into_the_linear_before_it_equals_the_two_rules_apart(activation):
+    """Linear -> activation: one factor f(z) / (z + eps sign z) == epsilon rule, then identity rule."""
+    torch.manual_seed(5)
+    folded = nn.Sequential(nn.Linear(4, 6), activation, nn.Linear(6, 3)).double()
+    class NewTensor(nn.Module):  # x + 0: the activation's input is no longer the Linear's output
+        def forward(self, x):
+            return x + 0
+
+    apart = nn.Sequential(nn.Linear(4, 6), NewTensor(), activation, nn.Linear(6, 3)).double()
+    apart[0].load_state_dict(folded[0].state_dict())
+    apart[3].load_state_dict(folded[2].state_dict())
+    with torch.no_grad():
+        for model in (folded, apart):
+            model[0].weight[0].zero_()
+            model[0].bias[0] = 0.0  # z = 0 exactly for unit 0: both must give it no relevance path
+    x = torch.randn(5, 4, dtype=torch.float64)
+    targets = torch.tensor([0, 1, 2, 0, 1])
+    for epsilon in (1e-6, 0.3):  # a large epsilon makes the folding visible if it were wrong
+        engine = EpsilonLRP(folded, epsilon=epsilon)
+        a = engine.attribute(x, targets)
+        b = EpsilonLRP(apart, epsilon=epsilon).attribute(x, targets)
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -41,10 +41,10 @@ from torch.overrides import TorchFunctionMode
 
 from .gradients import (
     group_norm_constant_std,
-    half_gradient,
     identity_rule,
     layer_norm_constant_std,
     rms_norm_constant_rms,
+    scaled_gradient,
 )
 
 ATTENTION_RULES = ("attnlrp", "cp")
@@ -189,10 +189,12 @@ class RuleMode(TorchFunctionMode):
             self._origins[key] = values
         return values
 
-    def identity(self, key: tuple, function: Callable[[Tensor], Tensor], x: Tensor, y: Tensor) -> Tensor:
-        """The identity rule for ``y = function(x)``, marked as a gate."""
+    def identity(
+        self, key: tuple, function: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, merged: bool = False
+    ) -> Tensor:
+        """The identity rule for ``y = function(x)``, marked as a gate (``merged``: see ``identity_rule``)."""
         value_at_zero, slope_at_zero = self.origin(key, function, x)
-        return self.mark_gate(identity_rule(x, y, slope_at_zero, value_at_zero, self.epsilon))
+        return self.mark_gate(identity_rule(x, y, slope_at_zero, value_at_zero, self.epsilon, merged))
 
     def _nonlinear(self, func: Callable, args: tuple, kwargs: dict) -> Any:
         x = args[0] if args else None
@@ -203,32 +205,25 @@ class RuleMode(TorchFunctionMode):
         key = (func, repr(rest), repr(sorted(kwargs.items())))
         return self.identity(key, lambda z: func(z, *rest, **kwargs), x, y)
 
-    def product(self, operands: list[Any]) -> list[Any]:
-        """The operands of one product with the attention rule applied to its activations."""
+    def product(self, func: Callable, operands: list[Any], **kwargs: Any) -> Any:
+        """``func(*operands)`` with the attention rule applied to its activation operands.
+
+        The uniform rule gives each of ``n`` activation operands ``1/n`` of its gradient; as every
+        operand's gradient is linear in the product's, that is the product's gradient scaled by ``1/n``
+        (one pass over the output). ``"cp"`` first holds gates (outputs of activation rules) constant.
+        """
         active = [i for i, value in enumerate(operands) if is_activation(value)]
-        if len(active) < 2:
-            return operands
-        operands = list(operands)
-        if self.attention_rule == "cp":
+        if len(active) >= 2 and self.attention_rule == "cp":
             gates = [i for i in active if id(operands[i]) in self.gates]
             if gates and len(gates) < len(active):
-                for i in gates:
-                    operands[i] = operands[i].detach()
+                operands = [v.detach() if i in gates else v for i, v in enumerate(operands)]
                 active = [i for i in active if i not in gates]
-            if len(active) < 2:
-                return operands
-        share = 1.0 / len(active)
-        for i in active:
-            operands[i] = half_gradient(operands[i]) if share == 0.5 else _scaled_gradient(operands[i], share)
-        return operands
+        out = func(*operands, **kwargs)
+        return scaled_gradient(out, 1.0 / len(active)) if len(active) >= 2 else out
 
     def softmax(self, func: Callable, args: tuple, kwargs: dict) -> Any:
         out = func(*args, **kwargs)
         return out.detach() if self.attention_rule == "cp" and is_activation(out) else out
-
-
-def _scaled_gradient(x: Tensor, share: float) -> Tensor:
-    return x.detach() * (1.0 - share) + x * share
 
 
 def _detached(value: Any) -> Any:
@@ -251,8 +246,8 @@ def _handle_product(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -
         equation, *operands = args
         if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
             operands = list(operands[0])
-        return func(equation, *mode.product(operands), **kwargs)
-    return func(*mode.product(list(args)), **kwargs)
+        return mode.product(lambda *ops, **kw: func(equation, *ops, **kw), operands, **kwargs)
+    return mode.product(func, list(args), **kwargs)
 
 
 def _handle_in_place_product(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> Any:
@@ -325,7 +320,7 @@ def _handle_sdpa(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> A
         key, value = key.repeat_interleave(repeats, -3), value.repeat_interleave(repeats, -3)
     scale = bound.get("scale")
     scale = 1.0 / math.sqrt(query.size(-1)) if scale is None else scale
-    scores = torch.matmul(*mode.product([query, key.transpose(-2, -1)])) * scale
+    scores = mode.product(torch.matmul, [query, key.transpose(-2, -1)]) * scale
     mask = bound.get("attn_mask")
     masked = mask is not None or bool(bound.get("is_causal", False))
     if bound.get("is_causal", False):
@@ -336,7 +331,7 @@ def _handle_sdpa(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> A
     weights = mode.softmax(torch.softmax, (scores,), {"dim": -1})
     if masked:  # rows with every key masked attend to nothing (as the fused kernels return)
         weights = weights.nan_to_num(0.0)
-    return torch.matmul(*mode.product([weights, value]))
+    return mode.product(torch.matmul, [weights, value])
 
 
 _HANDLERS: dict[str, Callable[[RuleMode, Callable, tuple, dict], Any]] = {

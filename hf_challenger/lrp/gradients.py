@@ -5,8 +5,9 @@ implements one LRP rule in the gradient domain (G = R / a):
 
 - :func:`identity_rule`: an element-wise nonlinearity ``y = f(x)`` passes relevance unchanged
   (R_x = R_y), i.e. ``g_x = g_y * f(x) / x``.
-- :func:`half_gradient`: an operand of a product of two activations receives half the ordinary
-  gradient (AttnLRP's uniform rule: relevance of ``a * b`` splits half and half).
+- :func:`scaled_gradient`: the product of ``n`` activations passes ``1/n`` of its gradient on, so each
+  operand receives ``1/n`` of its ordinary gradient (AttnLRP's uniform rule: relevance of ``a * b``
+  splits half and half).
 - :func:`layer_norm_constant_std`, :func:`group_norm_constant_std`, :func:`rms_norm_constant_rms`:
   normalisation with the normalising statistic held constant, centring and affine part as they are.
 
@@ -46,29 +47,46 @@ def identity_ratio(x: Tensor, y: Tensor, slope_at_zero: float, value_at_zero: fl
     return torch.div(y, x).nan_to_num_(nan=slope_at_zero, posinf=at_zero, neginf=at_zero)
 
 
-def identity_rule(x: Tensor, y: Tensor, slope_at_zero: float, value_at_zero: float, epsilon: float) -> Tensor:
+def merged_identity_ratio(x: Tensor, y: Tensor, value_at_zero: float, epsilon: float) -> Tensor:
+    """``f(x) / (x + eps * sign(x))``: the identity rule times the epsilon rule of the Linear/Conv whose
+    output ``x`` is, ``(f(x) / x) * (x / (x + eps * sign(x)))``, in one factor; 0 where ``x == 0``, where
+    the epsilon rule's factor is 0 (an extra pass only for activations with ``f(0) != 0``)."""
+    ratio = torch.div(y, x.abs().add_(epsilon).copysign_(x))
+    return ratio.masked_fill_(x == 0, 0.0) if value_at_zero != 0 else ratio
+
+
+def identity_rule(
+    x: Tensor, y: Tensor, slope_at_zero: float, value_at_zero: float, epsilon: float, merged: bool = False
+) -> Tensor:
     """``y`` (the value of ``f(x)``, any graph dropped) whose gradient reaches ``x`` as ``g * f(x)/x``.
 
-    Shapes: ``x`` and ``y`` ``[*]``, the same. Computed in ``x``'s dtype (the pass's fp32/fp64).
+    With ``merged=True`` the factor also carries the epsilon scaling of the layer that produced ``x``
+    (see :func:`merged_identity_ratio`). Shapes: ``x`` and ``y`` ``[*]``, the same; computed in
+    ``x``'s dtype (the pass's fp32/fp64).
     """
     y = y.detach()
-    ratio = identity_ratio(x.detach(), y.to(x.dtype), slope_at_zero, value_at_zero, epsilon)
+    x_value, y_value = x.detach(), y.to(x.dtype)
+    if merged:
+        ratio = merged_identity_ratio(x_value, y_value, value_at_zero, epsilon)
+    else:
+        ratio = identity_ratio(x_value, y_value, slope_at_zero, value_at_zero, epsilon)
     return _GradientScale.apply(x, y, ratio)
 
 
-class _HalfGradient(torch.autograd.Function):
+class _ScaledGradient(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, share: float) -> Tensor:  # type: ignore[override]
+        ctx.share = share
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
-        return grad * 0.5
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return grad * ctx.share, None
 
 
-def half_gradient(x: Tensor) -> Tensor:
-    """``x`` unchanged forward; half of the incoming gradient backward."""
-    return _HalfGradient.apply(x)
+def scaled_gradient(x: Tensor, share: float) -> Tensor:
+    """``x`` unchanged forward; ``share`` times the incoming gradient backward (``x`` ``[*]``)."""
+    return _ScaledGradient.apply(x, share)
 
 
 def _inverse_std(centred: Tensor, dims: Sequence[int], eps: float) -> Tensor:
@@ -102,10 +120,8 @@ def layer_norm_constant_std(
     """
     dims = tuple(range(-len(normalized_shape), 0))
     with torch.no_grad():
-        value = torch.nn.functional.layer_norm(x, normalized_shape, weight, bias, eps)
-        scale = _inverse_std(x - x.mean(dim=dims, keepdim=True), dims, eps)
-        if weight is not None:
-            scale = scale * weight
+        value, _, inverse_std = torch.native_layer_norm(x, list(normalized_shape), weight, bias, eps)
+        scale = inverse_std if weight is None else inverse_std * weight
     return _CentredScale.apply(x, value, scale, dims, True)
 
 
