@@ -9,7 +9,8 @@ captum have no rules for attention). Calls of the methods are interleaved in a s
 every repetition, so machine noise hits all of them alike; the table gives each method's median
 time divided by the median forward+backward time.
 
-    python benchmarks/lrp_speed.py [--repeats 15] [--warmup 3] [--batch-size 32] [--cases bert,vit] [--json out.json]
+    python benchmarks/lrp_speed.py [--repeats 15] [--warmup 3] [--batch-size 32] [--threads N] [--cases bert,vit]
+                                   [--json out.json]
 """
 
 from __future__ import annotations
@@ -236,10 +237,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--cases", help="comma-separated words; run only the cases whose name contains one")
     parser.add_argument("--json", help="also write the medians and ratios to this file")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     rng = random.Random(0)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "

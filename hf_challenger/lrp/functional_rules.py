@@ -185,7 +185,7 @@ class RuleMode(TorchFunctionMode):
             with torch.enable_grad():
                 value = function(zero)
                 (slope,) = torch.autograd.grad(value, zero, allow_unused=True)
-            values = (float(value), 0.0 if slope is None else float(slope))
+            values = (float(value.detach()), 0.0 if slope is None else float(slope))
             self._origins[key] = values
         return values
 
