@@ -297,10 +297,12 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     mixup_alpha = None
     if top.get("mixup") is not None:
         mixup = _check_keys(top["mixup"], "mixup.", MIXUP_KEYS, source)
-        mixup_alpha = mixup.get("alpha")
-        if isinstance(mixup_alpha, bool) or not isinstance(mixup_alpha, (int, float)) or not mixup_alpha > 0:
-            raise RecipeError(f"{source}: mixup.alpha must be a number > 0 (Beta(alpha, alpha)), got {mixup_alpha!r}")
-        mixup_alpha = float(mixup_alpha)
+        from .mixup import check_alpha
+
+        try:
+            mixup_alpha = check_alpha(mixup.get("alpha"))  # a finite number > 0
+        except ValueError as error:
+            raise RecipeError(f"{source}: {str(error).replace('mixup alpha', 'mixup.alpha')}") from None
 
     evaluation = _parse_evaluation(top.get("evaluation") or {}, source)
 

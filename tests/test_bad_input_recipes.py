@@ -145,3 +145,9 @@ def test_a_recipe_whose_training_split_is_empty_fails_before_any_run(tmp_path, m
     err = run_cli(["compare", str(write(tmp_path)), "--seeds", "1", "--arms", "base", "--output_dir", str(out)], capsys)
     assert "the training set, the 'mnist' dataset (Dataset) has 0 rows" in err and "recipe.yaml" in err
     assert not (out / "base").exists()
+
+
+@pytest.mark.parametrize("alpha", [".inf", ".nan", "0", "-1"])
+def test_mixup_alpha_must_be_finite_and_positive(tmp_path, alpha) -> None:
+    with pytest.raises(RecipeError, match=r"mixup\.alpha must be a finite number > 0"):
+        load_recipe(write(tmp_path, extra=f"mixup: {{alpha: {alpha}}}\n"))

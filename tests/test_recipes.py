@@ -144,7 +144,7 @@ def test_text_recipes_attribute_embeddings_with_glove():
         ({"data": {"benchmark": "mnist", "train_per_class": 0}}, "data.train_per_class must be an integer >= 1"),
         ({"data": {"benchmark": "mnist", "train_per_class": 3, "train_per_class_strict": "no"}},
          "data.train_per_class_strict must be true or false, got 'no'"),
-        ({"mixup": {"alpha": 0}}, "mixup.alpha must be a number > 0"),
+        ({"mixup": {"alpha": 0}}, "mixup.alpha must be a finite number > 0"),
         ({"evaluation": {"confidence": 1.5}}, "evaluation.confidence must lie in (0, 1)"),
         ({"name": "a b"}, "name must be letters"),
     ],
