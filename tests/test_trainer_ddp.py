@@ -31,7 +31,7 @@ def test_two_process_ddp_runs_without_reducer_errors(tmp_path) -> None:
         assert marker not in output, output[-4000:]
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["world_size"] == 2
-    for name in ("image", "text"):
+    for name in ("image", "text", "bert"):
         logs = result[name]
         assert len(logs) == 3
         assert all(log["challenger_challenged_rows"] == 0.5 and log["challenger_changed_share"] > 0 for log in logs)
