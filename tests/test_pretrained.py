@@ -23,12 +23,7 @@ from hf_challenger.recipe import RecipeError, load_recipe, parse_recipe
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,7 @@ from hf_challenger.training_args import ChallengerTrainingArguments
 ALPHA, BETA = 0.3, 0.7
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run far faster on one thread on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_args(tmp_path, **overrides) -> ChallengerTrainingArguments:

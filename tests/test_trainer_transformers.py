@@ -14,12 +14,7 @@ ALPHA, BETA = 0.25, 0.5
 ROWS, LENGTH = 16, 12
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def dataset(kind: str, seed: int = 0) -> DictDataset:
