@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_transformers import FAMILIES, batch_for
+from tiny_transformers import FAMILIES, MORE_FAMILIES, batch_for
 from torch import nn
 
 from hf_challenger.lrp import EpsilonLRP
@@ -41,6 +41,18 @@ def test_every_family_is_attributed_and_padding_gets_no_relevance(name, rule):
     assert relevance.shape == expected and relevance.dtype == torch.float64
     assert torch.isfinite(relevance).all() and (relevance.flatten(1).abs().sum(1) > 0).all()
     if family.kind == "text":  # padded positions (under attention_mask) reach no logit
+        assert relevance[batch["attention_mask"] == 0].abs().max() == 0
+
+
+@pytest.mark.parametrize("name", list(MORE_FAMILIES))
+def test_further_families_are_attributed(name):
+    """Qwen2, Mistral, Gemma, ALBERT, ELECTRA, DeBERTa-v2, ModernBERT, BEiT, DINOv2, RegNet."""
+    family = MORE_FAMILIES[name]
+    model = family.build("eager")
+    batch = batch_for(family)
+    relevance = EpsilonLRP(model).attribute(batch, TARGETS, at=attributed_module(model, family.kind))
+    assert torch.isfinite(relevance).all() and (relevance.flatten(1).abs().sum(1) > 0).all()
+    if family.kind == "text":
         assert relevance[batch["attention_mask"] == 0].abs().max() == 0
 
 

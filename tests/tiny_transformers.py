@@ -117,6 +117,35 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+def _more_families() -> dict[str, Family]:
+    """Further families the engine handles, checked for attribution only (no trainer run)."""
+    import transformers as t
+
+    small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, num_labels=NUM_LABELS)
+    decoder = dict(small, num_key_value_heads=2, vocab_size=VOCAB, pad_token_id=0, bos_token_id=1, eos_token_id=1)
+    patches = dict(small, image_size=IMAGE, patch_size=8)
+    text = {
+        "qwen2": t.Qwen2Config(**decoder),
+        "mistral": t.MistralConfig(**decoder),
+        "gemma": t.GemmaConfig(**decoder, head_dim=8),
+        "albert": t.AlbertConfig(**small, embedding_size=16, vocab_size=VOCAB),
+        "electra": t.ElectraConfig(**small, embedding_size=16, vocab_size=VOCAB),
+        "deberta-v2": t.DebertaV2Config(**small, vocab_size=VOCAB),
+        "modernbert": t.ModernBertConfig(**small, vocab_size=VOCAB, pad_token_id=0),
+    }
+    vision = {
+        "beit": t.BeitConfig(**patches),
+        "dinov2": t.Dinov2Config(**{k: v for k, v in patches.items() if k != "intermediate_size"}, mlp_ratio=2),
+        "regnet": t.RegNetConfig(num_labels=NUM_LABELS, hidden_sizes=[8, 16], depths=[1, 1], embedding_size=8, groups_width=8),
+    }
+    families = {name: Family(name, "text", _text(config), True) for name, config in text.items()}
+    families.update({name: Family(name, "vision", _vision(config), False) for name, config in vision.items()})
+    return families
+
+
+MORE_FAMILIES: dict[str, Family] = _more_families()
+
+
 def text_batch(rows: int = 4, length: int = 12, pad_last: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
     """``input_ids``/``attention_mask`` [rows, length]; the last row is right-padded by ``pad_last`` tokens."""
     generator = torch.Generator().manual_seed(seed)
