@@ -49,49 +49,41 @@ _BATCH = 512
 _UNBOUNDED = 10**9  # transformers' "no limit" model_max_length is about 1e30
 
 
-def resolve_tokenizer(tokenizer: Any) -> Any:
-    """A tokenizer object from ``tokenizer`` (an instance, or a Hub id / folder for ``AutoTokenizer``).
+def _resolve(value: Any, name: str, base_class: type, auto_class: type) -> Any:
+    """``value`` if it is a ``base_class`` instance, else what ``auto_class`` loads from it (a Hub id / folder).
 
     Raises:
-        ValueError: naming the value when it is neither, or when nothing loads from it.
+        ValueError: naming ``name`` and the value when it is neither, or when nothing loads from it.
     """
-    from transformers import AutoTokenizer, PreTrainedTokenizerBase
-
-    if isinstance(tokenizer, PreTrainedTokenizerBase):
-        return tokenizer
-    if not isinstance(tokenizer, (str, os.PathLike)):
+    if isinstance(value, base_class):
+        return value
+    article = "an" if name[0] in "aeiou" else "a"
+    if not isinstance(value, (str, os.PathLike)):
         raise ValueError(
-            "tokenizer must be a transformers tokenizer or a Hub id / folder that AutoTokenizer loads; "
-            f"got {tokenizer!r}"
+            f"{name} must be a transformers {name.replace('_', ' ')} or a Hub id / folder that "
+            f"{auto_class.__name__} loads; got {value!r}"
         )
     try:
-        return AutoTokenizer.from_pretrained(str(tokenizer))
+        return auto_class.from_pretrained(str(value))
     except (OSError, ValueError, KeyError) as error:
-        raise ValueError(f"could not load a tokenizer from {str(tokenizer)!r} with AutoTokenizer: {error}") from error
+        raise ValueError(
+            f"could not load {article} {name.replace('_', ' ')} from {str(value)!r} with {auto_class.__name__}: {error}"
+        ) from error
+
+
+def resolve_tokenizer(tokenizer: Any) -> Any:
+    """A tokenizer object from ``tokenizer`` (an instance, or a Hub id / folder for ``AutoTokenizer``)."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+    return _resolve(tokenizer, "tokenizer", PreTrainedTokenizerBase, AutoTokenizer)
 
 
 def resolve_image_processor(image_processor: Any) -> Any:
-    """An image processor from ``image_processor`` (an instance, or a Hub id / folder for ``AutoImageProcessor``).
-
-    Raises:
-        ValueError: naming the value when it is neither, or when nothing loads from it.
-    """
+    """An image processor from ``image_processor`` (an instance, or a Hub id / folder for ``AutoImageProcessor``)."""
     from transformers import AutoImageProcessor
     from transformers.image_processing_utils import BaseImageProcessor
 
-    if isinstance(image_processor, BaseImageProcessor):
-        return image_processor
-    if not isinstance(image_processor, (str, os.PathLike)):
-        raise ValueError(
-            "image_processor must be a transformers image processor or a Hub id / folder that AutoImageProcessor "
-            f"loads; got {image_processor!r}"
-        )
-    try:
-        return AutoImageProcessor.from_pretrained(str(image_processor))
-    except (OSError, ValueError, KeyError) as error:
-        raise ValueError(
-            f"could not load an image processor from {str(image_processor)!r} with AutoImageProcessor: {error}"
-        ) from error
+    return _resolve(image_processor, "image_processor", BaseImageProcessor, AutoImageProcessor)
 
 
 def processor_fingerprint(processor: Any) -> str:
