@@ -29,9 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +41,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import numpy as np
 from reproduce_tiny import filter_tables
 from sweep_tiny import read_jsonl
-from tiny_workers import STATE, filter_similarity, worker_pool
+from tiny_workers import STATE, run_once, worker_pool
 
 REPO = Path(__file__).resolve().parent.parent
 METRICS = ("accuracy", "nll", "brier", "ece")
@@ -75,20 +73,9 @@ DEFAULT_ROWS = "tiny_cifar10,tiny_reuters,tiny_newsgroups"
 
 
 def _run_job(job: tuple[str, str, int]) -> dict[str, Any]:
-    from hf_challenger.compare import run_training_values, train_and_evaluate
-
     row, arm, seed = job
     recipe = STATE["recipe"]
-    run_dir = Path(tempfile.mkdtemp(prefix=f"table2-{row}-{arm}-{seed}-"))
-    try:
-        values = run_training_values(recipe, arm, seed, run_dir)
-        values.update(disable_tqdm=True, logging_strategy="no")
-        start = time.perf_counter()
-        result = train_and_evaluate(recipe, arm, values, STATE["datasets"], quiet=True)
-        wall = time.perf_counter() - start
-        filters = filter_similarity(recipe, run_dir)
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    result, wall, filters = run_once(arm, seed, f"table2-{row}")
     return {
         "row": row,
         "arm": arm,

@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,25 +34,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import numpy as np
-from tiny_workers import STATE, filter_similarity, worker_pool
+from tiny_workers import run_once, worker_pool
+
 
 def _run_job(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
-    from hf_challenger.compare import run_training_values, train_and_evaluate
-
     name, overrides, seed = job
-    recipe = STATE["recipe"]
-    run_dir = Path(tempfile.mkdtemp(prefix=f"sweep-{name}-{seed}-"))
-    try:
-        values = run_training_values(recipe, "challenger", seed, run_dir, overrides)
-        values.update(disable_tqdm=True, logging_strategy="no")
-        start = time.perf_counter()
-        result = train_and_evaluate(
-            recipe, "challenger", values, STATE["datasets"], quiet=True
-        )
-        wall = time.perf_counter() - start
-        filters = filter_similarity(recipe, run_dir)
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    result, wall, filters = run_once("challenger", seed, f"sweep-{name}", overrides)
     return {
         "setting": name,
         "overrides": overrides,

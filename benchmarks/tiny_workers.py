@@ -58,3 +58,28 @@ def filter_similarity(recipe: Any, folder: str | Path) -> dict[str, float]:
 
     model = model_classes()[recipe.model_class].from_pretrained(str(folder))
     return layer_filter_cosine_similarity(model)
+
+
+def run_once(arm: str, seed: int, prefix: str, overrides: dict[str, Any] | None = None) -> tuple[Any, float, dict]:
+    """Train and evaluate one ``(arm, seed)`` run of the worker's recipe in a temporary folder.
+
+    Returns the :class:`~hf_challenger.compare.RunResult`, the wall time of training and evaluation
+    in seconds, and the filter cosine similarities of the trained model (the folder is removed).
+    """
+    import shutil
+    import tempfile
+    import time
+
+    from hf_challenger.compare import run_training_values, train_and_evaluate
+
+    recipe = STATE["recipe"]
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-{arm}-{seed}-"))
+    try:
+        values = run_training_values(recipe, arm, seed, run_dir, overrides)
+        values.update(disable_tqdm=True, logging_strategy="no")
+        start = time.perf_counter()
+        result = train_and_evaluate(recipe, arm, values, STATE["datasets"], quiet=True)
+        wall = time.perf_counter() - start
+        return result, wall, filter_similarity(recipe, run_dir)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
