@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from .functional_rules import ATTENTION_RULES, RuleMode, Scope, UnsupportedLayerError
+from .functional_rules import ATTENTION_RULES, RuleMode, Scope
 from .layer_map import LayerMap, default_layer_map, is_normalisation, rule_for
 from .modes import frozen_eval
 from .rules import PassState, Rule
