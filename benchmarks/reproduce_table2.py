@@ -75,7 +75,7 @@ DEFAULT_ROWS = "tiny_cifar10,tiny_reuters,tiny_newsgroups"
 def _run_job(job: tuple[str, str, int]) -> dict[str, Any]:
     row, arm, seed = job
     recipe = STATE["recipe"]
-    result, wall, filters = run_once(arm, seed, f"table2-{row}")
+    result, wall, filters, _ = run_once(arm, seed, f"table2-{row}")
     return {
         "row": row,
         "arm": arm,

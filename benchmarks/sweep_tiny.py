@@ -39,7 +39,7 @@ from tiny_workers import run_once, worker_pool
 
 def _run_job(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
     name, overrides, seed = job
-    result, wall, filters = run_once("challenger", seed, f"sweep-{name}", overrides)
+    result, wall, filters, curve = run_once("challenger", seed, f"sweep-{name}", overrides)
     return {
         "setting": name,
         "overrides": overrides,
@@ -49,6 +49,7 @@ def _run_job(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
         "train_runtime": result.train_runtime,
         "wall_s": wall,
         "filter_cosine": filters,
+        "validation_curve": curve,
     }
 
 
@@ -68,12 +69,37 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def expand_curves(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` plus one validation-only record ``"<setting>@e<epoch>"`` per point of each run's
+    ``validation_curve`` (evaluations during training, e.g. ``eval_strategy: steps``): at a constant
+    learning rate the first E epochs of a longer run are the run of E epochs, so one run per seed
+    sweeps the training length. The wall time of such a point is the run's, scaled by the epochs."""
+    expanded = list(records)
+    for record in records:
+        epochs = record["overrides"].get("num_train_epochs")
+        for point in record.get("validation_curve", []):
+            label = f"{point['epoch']:g}"
+            scale = point["epoch"] / epochs if epochs else 1.0
+            expanded.append({
+                "setting": f"{record['setting']}@e{label}",
+                "overrides": {**record["overrides"], "num_train_epochs": point["epoch"]},
+                "seed": record["seed"],
+                "validation": point,
+                "wall_s": record["wall_s"] * scale,
+            })
+    return expanded
+
+
 def summarize(
     records: list[dict[str, Any]], split: str = "validation"
 ) -> list[dict[str, Any]]:
-    """Per setting: mean and std (ddof=1) over seeds of accuracy, NLL, ECE on ``split``."""
+    """Per setting: mean and std (ddof=1) over seeds of accuracy, NLL, ECE on ``split`` (records
+    without that split, such as the validation-only curve points of :func:`expand_curves`, are
+    left out)."""
     by_setting: dict[str, list[dict[str, Any]]] = {}
     for record in records:
+        if split not in record:
+            continue
         by_setting.setdefault(record["setting"], []).append(record)
     rows = []
     for name, group in by_setting.items():
@@ -162,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary:
         print(
             format_summary(
-                summarize(read_jsonl(Path(args.summary)), args.split), args.split
+                summarize(expand_curves(read_jsonl(Path(args.summary))), args.split), args.split
             )
         )
         return 0
@@ -207,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     names = set(settings)
-    rows = [r for r in summarize(read_jsonl(out), args.split) if r["setting"] in names]
+    rows = [
+        r for r in summarize(expand_curves(read_jsonl(out)), args.split)
+        if r["setting"].partition("@")[0] in names
+    ]
     print(format_summary(rows, args.split))
     return 0
 

@@ -60,12 +60,32 @@ def filter_similarity(recipe: Any, folder: str | Path) -> dict[str, float]:
     return layer_filter_cosine_similarity(model)
 
 
-def run_once(arm: str, seed: int, prefix: str, overrides: dict[str, Any] | None = None) -> tuple[Any, float, dict]:
+def validation_curve(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """The evaluations made during training (``eval_strategy``), in order: ``epoch``, ``step`` and
+    the validation metrics (``accuracy``, ``nll``, ``ece`` ... without the ``eval_`` prefix)."""
+    curve = []
+    for entry in log_history:
+        if "eval_loss" in entry:
+            point = {"epoch": float(entry["epoch"]), "step": int(entry["step"])}
+            point.update(
+                {key[len("eval_"):]: float(value) for key, value in entry.items()
+                 if key.startswith("eval_") and not key.endswith(("_runtime", "_per_second"))}
+            )
+            curve.append(point)
+    return curve
+
+
+def run_once(
+    arm: str, seed: int, prefix: str, overrides: dict[str, Any] | None = None
+) -> tuple[Any, float, dict, list[dict[str, float]]]:
     """Train and evaluate one ``(arm, seed)`` run of the worker's recipe in a temporary folder.
 
     Returns the :class:`~hf_challenger.compare.RunResult`, the wall time of training and evaluation
-    in seconds, and the filter cosine similarities of the trained model (the folder is removed).
+    in seconds, the filter cosine similarities of the trained model and the validation curve of the
+    evaluations made during training (empty unless ``overrides`` set an ``eval_strategy``; the
+    folder is removed).
     """
+    import json
     import shutil
     import tempfile
     import time
@@ -80,6 +100,7 @@ def run_once(arm: str, seed: int, prefix: str, overrides: dict[str, Any] | None 
         start = time.perf_counter()
         result = train_and_evaluate(recipe, arm, values, STATE["datasets"], quiet=True)
         wall = time.perf_counter() - start
-        return result, wall, filter_similarity(recipe, run_dir)
+        history = json.loads((run_dir / "log_history.json").read_text(encoding="utf-8"))
+        return result, wall, filter_similarity(recipe, run_dir), validation_curve(history)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
