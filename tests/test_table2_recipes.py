@@ -39,12 +39,13 @@ def test_table2_recipes_use_the_papers_setting(name):
         assert recipe.glove_path == "default" and recipe.model_config["freeze_embeddings"] is True
 
 
-def _write_data(name: str, folder: Path) -> dict:
-    """Upstream-format files for the recipe ``name`` in ``folder``; returns data-option changes."""
+def _write_data(name: str, folder: Path, per_class: int) -> dict:
+    """Upstream-format files for the recipe ``name`` (``per_class`` training examples per class) in
+    ``folder``; returns data-option changes."""
     from data_fixtures import write_bydate, write_cifar, write_reuters
 
-    if name == "tiny_cifar10":
-        write_cifar(folder, per_batch=40)  # 20 per class in train
+    if name == "tiny_cifar10":  # 5 batches: per_class + 10 per class, of which 10 go to validation
+        write_cifar(folder, per_batch=2 * (per_class + 10))
         return {"validation_size": 10}
     if name == "tiny_newsgroups":
         write_bydate(folder, per_group=40)
@@ -63,7 +64,7 @@ def _write_glove(path: Path, dim: int) -> Path:
 @pytest.mark.parametrize("name", sorted(TABLE2))
 def test_table2_recipe_builds_and_takes_a_challenger_step(name, tmp_path):
     recipe = load_recipe(RECIPES / f"{name}.yaml")
-    changes = _write_data(name, tmp_path / "data")
+    changes = _write_data(name, tmp_path / "data", recipe.train_per_class)
     glove = None
     if recipe.glove_path is not None:
         glove = str(_write_glove(tmp_path / "glove.txt", recipe.model_config["embedding_dim"]))
