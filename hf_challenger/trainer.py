@@ -22,10 +22,12 @@ from .challenge import (
     ModuleSite,
     RowEdit,
     adversarial_delta,
+    attributed_module,
     candidate_mask,
     challenge_shift,
     coin_flips,
     draw_topk_targets,
+    input_key_of,
     select_features,
 )
 from .challenge.finite import ATTACK_LOSS, FiniteGuard
@@ -159,36 +161,11 @@ class ChallengerTrainer(Trainer):
         """Create the site (hook) and the LRP engine once per model; they are kept across steps."""
         if base is self._bound_model:
             return
-        if self._site is not None:
-            self._site.remove()
-        if self._lrp is not None:
-            self._lrp.remove()
+        self.remove_challenger_hooks()
         cfg = self.challenger_config
-        self._input_key = cfg.input_key or getattr(base, "main_input_name", None) or self._sole_float_key(inputs)
-        target = cfg.attribution_target
-        if target == "input":
-            self._at = None
-            self._site = InputSite(self._input_key)
-        else:
-            if target == "embeddings":
-                get = getattr(base, "get_input_embeddings", None)
-                module = get() if callable(get) else None
-                if not isinstance(module, nn.Module):
-                    raise ValueError(
-                        "attribution_target='embeddings' needs model.get_input_embeddings() to return a module; "
-                        f"{type(base).__name__} has none: give the module's dotted name instead"
-                    )
-            else:
-                try:
-                    module = base.get_submodule(target)
-                except AttributeError:
-                    names = [name for name, _ in base.named_modules() if name][:20]
-                    raise ValueError(
-                        f"attribution_target {target!r} is neither 'input', 'embeddings' nor a submodule of "
-                        f"{type(base).__name__} (submodules include: {names})"
-                    ) from None
-            self._at = module
-            self._site = ModuleSite(module)
+        self._input_key = input_key_of(base, inputs, self._label_keys(), cfg.input_key)
+        self._at = attributed_module(base, cfg.attribution_target)
+        self._site = InputSite(self._input_key) if self._at is None else ModuleSite(self._at)
         needs_lrp = cfg.perturbation == "challenger" and cfg.selection == "lrp"
         self._lrp = (
             EpsilonLRP(base, epsilon=cfg.epsilon, attention_rule=cfg.attention_rule, unknown_layers=cfg.unknown_layers)
@@ -196,18 +173,6 @@ class ChallengerTrainer(Trainer):
             else None
         )
         self._bound_model = base
-
-    def _sole_float_key(self, inputs: Mapping[str, Any]) -> str:
-        """The batch key of a model without ``main_input_name``: its only floating-point tensor."""
-        labels = self._label_keys()
-        keys = [k for k, v in inputs.items() if k not in labels and torch.is_tensor(v) and v.is_floating_point()]
-        if len(keys) != 1:
-            raise ValueError(
-                "the model has no main_input_name and the batch holds "
-                f"{len(keys)} floating-point tensors besides the labels ({sorted(keys)}); set "
-                "challenger_input_key to the batch key of its input"
-            )
-        return keys[0]
 
     def _plan_edit(self, base: nn.Module, inputs: Mapping[str, Any]) -> Callable[[Tensor], Tensor] | None:
         """The edit of the attributed tensor for this micro-batch, or ``None`` if none applies."""

@@ -11,11 +11,13 @@ from hf_challenger.challenge import (
     ModuleSite,
     RowEdit,
     adversarial_delta,
+    attributed_module,
     candidate_mask,
     candidate_std,
     challenge_shift,
     coin_flips,
     draw_topk_targets,
+    input_key_of,
     select_features,
 )
 
@@ -223,3 +225,46 @@ def test_per_row_limit_keeps_each_rows_best() -> None:
     assert chosen[0].nonzero().flatten().tolist() == [4, 5, 6, 7]
     assert chosen[1].nonzero().flatten().tolist() == [7]
     assert chosen[2].nonzero().flatten().tolist() == [0, 1]
+
+
+# --------------------------------------------------------------------------- sites
+
+
+class _NoInputName(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_input_key_of_prefers_the_given_key_then_main_input_name_then_the_sole_float_tensor():
+    model = _NoInputName()
+    batch = {"x": torch.zeros(2, 3), "labels": torch.zeros(2), "ids": torch.zeros(2, dtype=torch.long)}
+    assert input_key_of(model, batch, {"labels"}) == "x"  # labels and integer tensors do not count
+    assert input_key_of(model, batch, {"labels"}, key="other") == "other"
+    model.main_input_name = "pixel_values"
+    assert input_key_of(model, batch, {"labels"}) == "pixel_values"
+
+
+def test_input_key_of_without_a_sole_float_tensor_names_the_candidates():
+    batch = {"a": torch.zeros(2, 3), "b": torch.zeros(2, 3), "labels": torch.zeros(2)}
+    with pytest.raises(ValueError, match=r"2 floating-point tensors besides the labels \(\['a', 'b'\]\)"):
+        input_key_of(_NoInputName(), batch, {"labels"})
+
+
+def test_attributed_module_resolves_input_embeddings_and_dotted_names():
+    model = _NoInputName()
+    assert attributed_module(model, "input") is None
+    assert attributed_module(model, "body.0") is model.body[0]
+    model.get_input_embeddings = lambda: model.body[0]
+    assert attributed_module(model, "embeddings") is model.body[0]
+
+
+def test_attributed_module_refuses_unknown_targets_naming_them():
+    model = _NoInputName()
+    with pytest.raises(ValueError, match=r"'body\.7' is neither .*submodules include: \['body', 'body\.0'"):
+        attributed_module(model, "body.7")
+    with pytest.raises(ValueError, match="get_input_embeddings\\(\\) to return a module; _NoInputName has none"):
+        attributed_module(model, "embeddings")

@@ -6,7 +6,7 @@
 from .adversarial import adversarial_delta
 from .perturbation import RowEdit, candidate_std, challenge_shift
 from .selection import candidate_mask, coin_flips, select_features
-from .sites import InputSite, ModuleSite
+from .sites import InputSite, ModuleSite, attributed_module, input_key_of
 from .targets import draw_topk_targets
 
 __all__ = [
@@ -14,10 +14,12 @@ __all__ = [
     "ModuleSite",
     "RowEdit",
     "adversarial_delta",
+    "attributed_module",
     "candidate_mask",
     "candidate_std",
     "challenge_shift",
     "coin_flips",
     "draw_topk_targets",
+    "input_key_of",
     "select_features",
 ]

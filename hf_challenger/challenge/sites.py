@@ -84,3 +84,43 @@ class ModuleSite:
     def remove(self) -> None:
         """Detach the hook (the site is unusable afterwards)."""
         self._handle.remove()
+
+
+def input_key_of(model: nn.Module, inputs: Mapping[str, Any], label_keys: set[str], key: str | None = None) -> str:
+    """The batch key of the model input: ``key`` if given, else ``model.main_input_name``, else the
+    batch's only floating-point tensor besides ``label_keys`` (an error naming them otherwise)."""
+    if key or getattr(model, "main_input_name", None):
+        return key or model.main_input_name
+    keys = [k for k, v in inputs.items() if k not in label_keys and torch.is_tensor(v) and v.is_floating_point()]
+    if len(keys) != 1:
+        raise ValueError(
+            "the model has no main_input_name and the batch holds "
+            f"{len(keys)} floating-point tensors besides the labels ({sorted(keys)}); set "
+            "challenger_input_key to the batch key of its input"
+        )
+    return keys[0]
+
+
+def attributed_module(model: nn.Module, target: str) -> nn.Module | None:
+    """The module whose output is attributed for ``attribution_target`` ``target``: ``None`` for
+    ``"input"``, ``model.get_input_embeddings()`` for ``"embeddings"``, else the submodule of that
+    dotted name (an error naming the target and some submodules if there is none)."""
+    if target == "input":
+        return None
+    if target == "embeddings":
+        get = getattr(model, "get_input_embeddings", None)
+        module = get() if callable(get) else None
+        if not isinstance(module, nn.Module):
+            raise ValueError(
+                "attribution_target='embeddings' needs model.get_input_embeddings() to return a module; "
+                f"{type(model).__name__} has none: give the module's dotted name instead"
+            )
+        return module
+    try:
+        return model.get_submodule(target)
+    except AttributeError:
+        names = [name for name, _ in model.named_modules() if name][:20]
+        raise ValueError(
+            f"attribution_target {target!r} is neither 'input', 'embeddings' nor a submodule of "
+            f"{type(model).__name__} (submodules include: {names})"
+        ) from None
