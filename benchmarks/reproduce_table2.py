@@ -21,8 +21,9 @@ Every (row, arm, seed) run is the library's ``hf_challenger.compare.train_and_ev
 single-threaded worker process (``tiny_workers``; ``--workers`` of them side by side); its test and
 validation metrics, filter cosine similarity and wall time are appended to ``--runs`` (JSONL) as it
 finishes, so an interrupted run resumes where it stopped (records made with other training or data
-fields than the recipe now has are an error, not reused). Jobs go seed by seed (all arms of seed 0, then seed 1 ...), so a partial
-run has the same seeds for every arm. The tables go to ``--results`` (.md and .json).
+fields than the recipe now has are an error, not reused). Jobs go seed by seed (all arms of seed 0,
+then seed 1 ...), so a partial run has the same seeds for every arm. The tables go to
+``--results`` (.md and .json).
 """
 
 from __future__ import annotations
