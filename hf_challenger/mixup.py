@@ -29,10 +29,10 @@ from torch import Tensor
 from .trainer import ChallengerTrainer
 
 
-def check_alpha(alpha: Any) -> float:
-    """Return ``alpha`` as a float if it is a finite number > 0, else raise naming it."""
+def check_alpha(alpha: Any, name: str = "mixup alpha") -> float:
+    """Return ``alpha`` as a float if it is a finite number > 0, else raise naming it as ``name``."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"mixup alpha must be a finite number > 0 (Beta(alpha, alpha)), got {alpha!r}")
+        raise ValueError(f"{name} must be a finite number > 0 (Beta(alpha, alpha)), got {alpha!r}")
     return float(alpha)
 
 

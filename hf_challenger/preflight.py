@@ -2,11 +2,11 @@
 uses must fail in seconds, not after every earlier arm and seed has trained.
 
 The training split must have rows. For every run's training fields the full
-``ChallengerTrainingArguments`` are built (all field checks). For every arm with Challenger enabled, a model is built from the recipe (once) and that
-arm's trainer plans one challenged micro-batch from the real training data, exactly as its first
-step would (batch key and attributed tensor, attribution target, ``top_k`` against the model's
-classes, padding masks, the LRP rules of every layer that runs, the non-finite check, the
-FGSM/PGD loss), without training: the attribution pass leaves the model unchanged, the trainer is
+``ChallengerTrainingArguments`` are built (all field checks). For every arm with Challenger
+enabled, a model is built from the recipe (once) and that arm's trainer plans one challenged
+micro-batch from the real training data, exactly as its first step would (batch key and attributed
+tensor, attribution target, ``top_k`` against the model's classes, padding masks, the LRP rules of
+every layer that runs, the non-finite check, the FGSM/PGD loss), without training: the attribution pass leaves the model unchanged, the trainer is
 thrown away, and every real run seeds and builds its own model as before, so results do not depend
 on the check. The check trainer never pushes to the Hub, reports nowhere and writes nothing.
 """

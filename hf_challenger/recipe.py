@@ -300,9 +300,9 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
         from .mixup import check_alpha
 
         try:
-            mixup_alpha = check_alpha(mixup.get("alpha"))  # a finite number > 0
+            mixup_alpha = check_alpha(mixup.get("alpha"), name="mixup.alpha")
         except ValueError as error:
-            raise RecipeError(f"{source}: {str(error).replace('mixup alpha', 'mixup.alpha')}") from None
+            raise RecipeError(f"{source}: {error}") from None
 
     evaluation = _parse_evaluation(top.get("evaluation") or {}, source)
 

@@ -45,7 +45,7 @@ class FiniteGuard:
         """Check ``relevance`` ``[R, *F]`` of the first ``R`` rows of the micro-batch at optimizer ``step``.
 
         ``inputs``: those rows' batch (used to say which input is non-finite when the error comes at once).
-        ``what``: what the tensor is, for the message (also used for the FGSM/PGD perturbation).
+        ``what``: what the tensor is, for the message (:data:`ATTACK_LOSS` for the FGSM/PGD loss, 0-d).
         """
         rows = relevance.shape[0] if relevance.dim() > 0 else 1  # a 0-d tensor (a loss) is one check
         bad = ~torch.isfinite(relevance.detach()).reshape(rows, -1).all(dim=1)
