@@ -42,8 +42,12 @@ def test_all_references_are_present():
 def test_relevance_agrees_with_lxt(case):
     meta, data, model = load_case(case)
     inputs = {"input_ids": data["input_ids"], "attention_mask": data["attention_mask"]}
+    # Llama runs parts of its forward in float32 whatever the model dtype (eager softmax, rotary
+    # table), and which parts has changed across transformers releases: its logits agree with the
+    # reference's to float32 precision only. The others agree to float64 precision.
+    close = 1e-6 if meta["model_type"] == "llama" else 1e-12
     with torch.no_grad():
-        torch.testing.assert_close(model(**inputs).logits, data["logits"], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(model(**inputs).logits, data["logits"], rtol=close, atol=close)
     engine = EpsilonLRP(model, epsilon=1e-12, attention_rule=meta["attention_rule"])
     relevance = engine.attribute(inputs, data["targets"], at=model.get_input_embeddings())
     reference = data["relevance"]
