@@ -189,23 +189,24 @@ def test_no_grad_no_batchnorm_update_modes_restored(generator):
     assert all(m.inplace for m in model.modules() if isinstance(m, nn.ReLU) and m in model.features)
 
 
-def test_hooks_are_kept_and_removed(generator):
+def test_hooks_exist_only_during_a_pass(generator):
     model = VGGStyle(batch_norm=False).double()
     x, targets = image_batch(generator)
 
     def count(module: nn.Module) -> int:
         return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
 
+    during: list[int] = []
+    model.classifier.register_forward_hook(lambda *_: during.append(count(model)))
     lrp = EpsilonLRP(model)
-    registered = count(model)
-    assert registered > 0
-    lrp.attribute(x, targets)
-    lrp.attribute(x, targets)
-    assert count(model) == registered
+    assert count(model) == 1  # only the probe above
     plain = model.eval()(x)
-    lrp.remove()
-    assert count(model) == 0
-    assert torch.equal(model(x), plain)  # the hooks did nothing outside a call
+    first = lrp.attribute(x, targets)
+    assert during[-1] > 1 + len(list(model.modules()))  # the engine's hooks were on during the pass
+    assert count(model) == 1
+    assert torch.equal(lrp.attribute(x, targets), first)
+    assert count(model) == 1
+    assert torch.equal(model(x), plain)
 
 
 def test_under_autocast_computes_in_float32(generator):

@@ -33,11 +33,20 @@ class Attribution(NamedTuple):
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The inner module of ``DistributedDataParallel``/``DataParallel`` wrappers (any depth)."""
-    wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
-    while isinstance(model, wrappers):
-        model = model.module
-    return model
+    """The module the wrappers of training engines hold (any depth): ``DistributedDataParallel``,
+    ``DataParallel`` and DeepSpeed's engine (``.module``), and ``torch.compile``'s wrapper (``._orig_mod``).
+
+    FSDP2 (``fully_shard``) and DeepSpeed ZeRO-3 manage parameters through hooks on the modules
+    themselves, so the module returned runs with them."""
+    while True:
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif isinstance(model.__dict__.get("_modules", {}).get("_orig_mod"), nn.Module):
+            model = model._orig_mod  # torch.compile's OptimizedModule
+        elif type(model).__name__ == "DeepSpeedEngine" and isinstance(getattr(model, "module", None), nn.Module):
+            model = model.module
+        else:
+            return model
 
 
 def extract_logits(output: Any) -> Tensor:
@@ -61,13 +70,16 @@ def extract_logits(output: Any) -> Tensor:
 class EpsilonLRP:
     """Epsilon-rule layer-wise relevance propagation, computed as one modified backward pass.
 
-    Hooks are registered on the model once, when the engine is built, and do nothing outside
-    :meth:`attribute`; call :meth:`remove` (or use the engine as a context manager) to take them off.
-    During a call the model runs in eval mode (BatchNorm uses its running statistics and does not
-    update them, dropout is off), in at least float32 with autocast disabled (also inside Accelerate's
-    mixed-precision ``forward`` wrapper), on detached parameters and buffers, and gradients are taken
-    with :func:`torch.autograd.grad` for the attributed tensor only, so no parameter ``.grad`` is
-    touched. Module modes and ``inplace`` flags are restored afterwards.
+    The pass runs the model as it is held for training: its own parameters, never copies, so an
+    engine that manages them (DeepSpeed ZeRO-3 gathering, FSDP2 unshard/reshard) does for the pass
+    what it does for any forward and backward. The engine's hooks and its torch function mode exist
+    only during :meth:`attribute`. During a call the model runs in eval mode (BatchNorm uses its
+    running statistics and does not update them, dropout is off), eagerly (a ``torch.compile`` wrapper
+    is bypassed), with autocast disabled (also inside Accelerate's mixed-precision ``forward``
+    wrapper), in float32 (a half-precision weight is cast for the call that uses it, as autocast does,
+    never the whole model at once; a float64 model stays float64). Gradients are taken with
+    :func:`torch.autograd.grad` for the attributed tensor only, so no parameter ``.grad`` is touched
+    and no gradient is reduced. Module modes and ``inplace`` flags are restored afterwards.
 
     Module rules (:mod:`~hf_challenger.lrp.layer_map`) cover Linear/Conv/Conv1D, pooling, BatchNorm and
     activation modules; every other module is traversed and the calls in its forward get the rules
@@ -75,8 +87,9 @@ class EpsilonLRP:
     through a torch function mode that exists only during the call.
 
     Args:
-        model: the classifier, possibly wrapped in ``DistributedDataParallel``/``DataParallel`` (the
-            inner module is used, so no DDP reducer is involved).
+        model: the classifier, possibly wrapped in ``DistributedDataParallel``/``DataParallel``, a
+            DeepSpeed engine or ``torch.compile`` (the inner module is used, so no DDP reducer is
+            involved; see :func:`unwrap_model`).
         epsilon: the stabiliser ``eps > 0`` of the rule ``z / (z + eps * sign(z))``.
         attention_rule: ``"attnlrp"`` (AttnLRP, Achtibat et al. 2024: products of two activations split
             relevance half and half, softmax keeps its gradient) or ``"cp"`` (CP-LRP, Ali et al. 2022:
@@ -112,28 +125,32 @@ class EpsilonLRP:
         self._snapshot: frozenset[str] = frozenset()
         self._origins: dict[tuple, tuple[float, float]] = {}
         self._attributed: Tensor | None = None
-        self._at_hooks: dict[nn.Module, RemovableHandle] = {}
         self._handles: list[RemovableHandle] = []
         self._inplace_modules = [m for m in self.model.modules() if getattr(m, "inplace", False) is True]
-        self._register(layer_map if layer_map is not None else default_layer_map())
+        self._layer_map = layer_map if layer_map is not None else default_layer_map()
 
-    # ------------------------------------------------------------------ hooks
+    # ------------------------------------------------------------------ hooks (only during a pass)
 
-    def _register(self, layer_map: LayerMap) -> None:
-        """Per module: enter the scope, the rule's pre-hook; the rule's hook, leave the scope."""
+    def _register(self, at: nn.Module | None) -> None:
+        """Per module: enter the scope, the rule's pre-hook; the rule's hook, leave the scope; and the
+        hook that makes ``at``'s output the attributed tensor."""
         for name, module in self.model.named_modules():
-            rule = rule_for(module, layer_map)
+            rule = rule_for(module, self._layer_map)
             kind = "opaque" if rule is not None else ("norm" if is_normalisation(module) else "plain")
-            self._handles.append(module.register_forward_pre_hook(self._enter_hook(name, kind)))
+            self._handles.append(module.register_forward_pre_hook(self._enter_hook(name, kind), with_kwargs=True))
             if rule is not None:
                 self._handles.append(module.register_forward_pre_hook(self._pre_hook(rule)))
                 self._handles.append(module.register_forward_hook(self._post_hook(name, rule)))
             self._handles.append(module.register_forward_hook(self._leave_hook(kind), always_call=True))
+        if at is not None:
+            self._handles.append(at.register_forward_hook(self._at_hook))
 
     def _enter_hook(self, name: str, kind: str):
-        def hook(module: nn.Module, inputs: tuple) -> None:
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
             if self._state is None:
                 return
+            self._state.activations.adopt(args)
+            self._state.activations.adopt(kwargs)
             scope = self._scope
             scope.names.append(name)
             scope.modules.append(module)
@@ -146,6 +163,7 @@ class EpsilonLRP:
         def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
             if self._state is None or not self._scope.modules:
                 return
+            self._state.activations.adopt(output)
             scope = self._scope
             scope.names.pop()
             scope.modules.pop()
@@ -162,7 +180,10 @@ class EpsilonLRP:
 
     def _post_hook(self, name: str, rule: Rule):
         def hook(module: nn.Module, inputs: tuple, output: Any) -> Tensor | None:
-            return None if self._state is None else rule.on_output(name, module, output, self._state)
+            if self._state is None:
+                return None
+            self._state.activations.adopt(output)
+            return rule.on_output(name, module, output, self._state)
 
         return hook
 
@@ -172,15 +193,15 @@ class EpsilonLRP:
         if not isinstance(output, Tensor):
             raise TypeError(f"the module given as at= returned {type(output).__name__}, not a tensor")
         attributed = output.detach().to(self._compute_dtype(output)).requires_grad_(True)
-        self._attributed = attributed
+        self._attributed = self._state.activations.add(attributed)
         return attributed
 
     def remove(self) -> None:
-        """Take every hook of this engine off the model."""
-        for handle in [*self._handles, *self._at_hooks.values()]:
+        """Release the engine. Its hooks exist only while :meth:`attribute` runs, so the model carries
+        none between calls; this method (and the context manager) is kept for code that calls it."""
+        for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self._at_hooks.clear()
 
     def __enter__(self) -> EpsilonLRP:
         return self
@@ -267,27 +288,35 @@ class EpsilonLRP:
     # ------------------------------------------------------------------ internals
 
     def _run(self, args: tuple, kwargs: dict) -> Any:
-        """Forward on detached parameters and buffers in the compute dtype, under the rule mode.
+        """The model's own forward under the rule mode, eagerly.
 
-        Detached parameters make "requires grad" mean "depends on the attributed tensor", which is
-        how the functional rules tell activations from weights; half-precision weights are upcast
-        for this call only.
+        Parameters and buffers are used as the model holds them (gathered or unsharded by the engine
+        that owns them); the mode tells them from activations by following the attributed tensor
+        (:mod:`~hf_challenger.lrp.activations`). Half-precision tensors are cast to the compute dtype
+        call by call (``upcast``), so the weights of a bf16/fp16 model are never copied all at once.
         """
-        dtype = self._compute_dtype(torch.empty(0, dtype=self._model_dtype()))
-        constants = {
-            name: t.detach().to(dtype) if t.is_floating_point() else t.detach()
-            for name, t in [*self.model.named_parameters(), *self.model.named_buffers()]
-        }
-        mode = RuleMode(self._scope, self.epsilon, self.attention_rule, self.unknown_layers, self._origins)
+        half = (torch.float16, torch.bfloat16)
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        upcast = self._compute_dtype(torch.empty(0, dtype=self._model_dtype()))
+        mode = RuleMode(
+            self._scope,
+            self.epsilon,
+            self.attention_rule,
+            self.unknown_layers,
+            self._origins,
+            self._state.activations,
+            upcast=upcast if any(t.dtype in half for t in tensors) else None,
+        )
         self._state.mode = mode
-        with mode:
-            return torch.func.functional_call(self.model, constants, args, kwargs)
+        with _eager(), mode:
+            return self.model(*args, **kwargs)
 
     @staticmethod
     def _compute_dtype(tensor: Tensor) -> torch.dtype:
         return torch.float64 if tensor.dtype == torch.float64 else torch.float32
 
     def _model_dtype(self) -> torch.dtype:
+        """The dtype of the first floating-point parameter (float32 if none)."""
         for tensor in self.model.parameters():
             if tensor.is_floating_point():
                 return tensor.dtype
@@ -305,7 +334,7 @@ class EpsilonLRP:
                         "at=model.get_input_embeddings() to attribute the embedding output"
                     )
                 attributed = inputs.detach().to(dtype).requires_grad_(True)
-                return (attributed,), {}, attributed
+                return (attributed,), {}, self._state.activations.add(attributed)
             return (self._cast(inputs, dtype),), {}, None
         if not isinstance(inputs, Mapping):
             raise TypeError(f"inputs must be a tensor or a mapping of model inputs, got {type(inputs).__name__}")
@@ -323,7 +352,7 @@ class EpsilonLRP:
                 f"cannot attribute input {key!r} of dtype {kwargs[key].dtype}; for token ids pass "
                 "at=model.get_input_embeddings() to attribute the embedding output"
             )
-        kwargs[key] = kwargs[key].detach().requires_grad_(True)
+        kwargs[key] = self._state.activations.add(kwargs[key].detach().requires_grad_(True))
         return (), kwargs, kwargs[key]
 
     @staticmethod
@@ -353,22 +382,28 @@ class EpsilonLRP:
         model = self.model
         if self._state is not None:
             raise RuntimeError("EpsilonLRP.attribute is not re-entrant: a pass is already running")
-        if at is not None:
-            if not any(m is at for m in model.modules()):
-                raise ValueError(f"at= must be a submodule of the model, got {type(at).__name__}")
-            if at not in self._at_hooks:
-                self._at_hooks[at] = at.register_forward_hook(self._at_hook)
+        if at is not None and not any(m is at for m in model.modules()):
+            raise ValueError(f"at= must be a submodule of the model, got {type(at).__name__}")
         self._attributed = None
         self._scope = Scope()
         self._state = PassState(self.epsilon, snapshot=self._snapshot)
         try:
+            self._register(at)
             for m in self._inplace_modules:
                 m.inplace = False
             with frozen_eval(model):
                 yield
         finally:
+            self.remove()
             self._state = None
             self._attributed = None
             self._scope = Scope()
             for m in self._inplace_modules:
                 m.inplace = True
+
+
+def _eager() -> contextlib.AbstractContextManager:
+    """Compiled regions run eagerly inside the block (the rules are Python): ``torch.compile``'s
+    ``force_eager`` stance, restored on exit."""
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    return set_stance("force_eager") if set_stance is not None else contextlib.nullcontext()

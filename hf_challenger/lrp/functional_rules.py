@@ -4,8 +4,9 @@ Transformers models compute attention, normalisation and activations with functi
 (``torch.matmul``, ``F.scaled_dot_product_attention``, ``F.layer_norm``, ``F.gelu`` ...) that module
 hooks never see. During an attribution pass :class:`RuleMode` is the innermost torch function mode;
 it sees every call and applies the rule of its family to calls that touch an *activation* (a tensor
-that depends on the attributed tensor, i.e. one that requires grad: the pass detaches every
-parameter and buffer, so nothing else does):
+that depends on the attributed tensor: :mod:`~hf_challenger.lrp.activations` follows them from the
+attributed tensor call by call; parameters, buffers and what is computed from them alone are
+constants):
 
 - element-wise nonlinearities (GELU, SiLU, tanh, sigmoid, ...): identity rule (relevance passes
   unchanged), see :func:`~hf_challenger.lrp.gradients.identity_rule`;
@@ -39,6 +40,7 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from .activations import ActivationSet
 from .gradients import (
     group_norm_constant_std,
     identity_rule,
@@ -67,20 +69,6 @@ class Scope:
         if not self.modules:
             return "the model's forward"
         return f"module '{self.names[-1] or '<root>'}' of type {type(self.modules[-1]).__name__}"
-
-
-def is_activation(value: Any) -> bool:
-    """Whether ``value`` is a tensor that depends on the attributed tensor (requires grad)."""
-    return isinstance(value, Tensor) and value.requires_grad
-
-
-def _any_activation(args: tuple, kwargs: dict) -> bool:
-    for value in (*args, *kwargs.values()):
-        if is_activation(value):
-            return True
-        if isinstance(value, (list, tuple)) and any(is_activation(item) for item in value):
-            return True
-    return False
 
 
 # Calls whose rule is the ordinary gradient: linear in their tensor inputs, or structural.
@@ -118,6 +106,9 @@ NONLINEAR_CALLS = frozenset(
 # Results held constant inside a normalisation module written out by hand.
 STATISTIC_CALLS = frozenset("rsqrt sqrt std var var_mean std_mean reciprocal norm".split())
 
+# In-place calls whose names do not end in "_": their first argument becomes their result.
+IN_PLACE_CALLS = frozenset("__setitem__ __iadd__ __isub__ __imul__ __itruediv__ __ipow__ __iand__ __ior__".split())
+
 PRODUCT_CALLS = frozenset("__mul__ __rmul__ mul multiply __matmul__ __rmatmul__ matmul bmm mm einsum".split())
 
 
@@ -132,22 +123,58 @@ class RuleMode(TorchFunctionMode):
     """
 
     def __init__(
-        self, scope: Scope, epsilon: float, attention_rule: str, unknown: str, origins: dict[tuple, tuple[float, float]]
+        self,
+        scope: Scope,
+        epsilon: float,
+        attention_rule: str,
+        unknown: str,
+        origins: dict[tuple, tuple[float, float]],
+        activations: ActivationSet,
+        upcast: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.scope = scope
         self.epsilon = epsilon
         self.attention_rule = attention_rule
         self.unknown = unknown
+        self.activations = activations
+        self.upcast = upcast
         self.gates: dict[int, Tensor] = {}  # outputs of activation rules (held constant by "cp")
         self._origins = origins  # (f(0), f'(0)) per activation, kept by the engine across passes
 
+    def is_activation(self, value: Any) -> bool:
+        """Whether ``value`` is a tensor that depends on the attributed tensor (see :mod:`.activations`)."""
+        return value in self.activations
+
+    def follow(self, result: Tensor, *sources: Any) -> Tensor:
+        """Mark ``result``, computed inside a rule from ``sources``, as an activation if one of them is
+        and autograd connects it (``requires_grad``); returns it."""
+        if result.requires_grad and any(self.is_activation(source) for source in sources):
+            self.activations.add(result)
+        return result
+
     def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        if self.scope.opaque:
-            return func(*args, **kwargs)
         name = getattr(func, "__name__", "")
-        if name in GRADIENT_CALLS:
+        in_place = name in IN_PLACE_CALLS or (name.endswith("_") and not name.startswith("_"))
+        active = self.activations.any_in(args, kwargs)
+        if self.upcast is not None:
+            args, kwargs = _upcast(args, self.upcast, keep_first=in_place), _upcast(kwargs, self.upcast)
+        if not active:
+            out = func(*args, **kwargs)
+        else:
+            out = self._apply_rule(func, name, args, kwargs)
+            if in_place and args and isinstance(args[0], Tensor) and args[0].requires_grad:
+                self.activations.add(args[0])
+        if self.upcast is not None and not in_place:
+            out = _upcast(out, self.upcast)
+        if active:
+            self.activations.add_results(out)
+        return out
+
+    def _apply_rule(self, func: Callable, name: str, args: tuple, kwargs: dict) -> Any:
+        """``func(*args, **kwargs)`` under the rule of its family (at least one argument is an activation)."""
+        if self.scope.opaque or name in GRADIENT_CALLS:
             return func(*args, **kwargs)
         handler = _HANDLERS.get(name)
         if handler is not None:
@@ -157,7 +184,7 @@ class RuleMode(TorchFunctionMode):
             return _detached(out) if name in STATISTIC_CALLS or _is_fractional_power(name, args) else out
         if name in NONLINEAR_CALLS:
             return self._nonlinear(func, args, kwargs)
-        if not _any_activation(args, kwargs) or self.unknown == "gradient":
+        if self.unknown == "gradient":
             return func(*args, **kwargs)
         raise UnsupportedLayerError(
             f"EpsilonLRP has no rule for the call {name or func!r} on an activation in {self.scope.where()}. "
@@ -174,7 +201,7 @@ class RuleMode(TorchFunctionMode):
     def mark_gate(self, tensor: Tensor) -> Tensor:
         """Remember ``tensor`` as the output of an activation rule (a gate for ``"cp"``)."""
         self.gates[id(tensor)] = tensor
-        return tensor
+        return self.activations.add(tensor)
 
     def origin(self, key: tuple, function: Callable[[Tensor], Tensor], like: Tensor) -> tuple[float, float]:
         """``(f(0), f'(0))`` of an element-wise activation, computed once per engine (one host read)."""
@@ -198,7 +225,7 @@ class RuleMode(TorchFunctionMode):
 
     def _nonlinear(self, func: Callable, args: tuple, kwargs: dict) -> Any:
         x = args[0] if args else None
-        if not is_activation(x):
+        if not self.is_activation(x):
             return func(*args, **kwargs)
         rest = args[1:]
         y = func(x.detach(), *rest, **kwargs)
@@ -212,7 +239,7 @@ class RuleMode(TorchFunctionMode):
         operand's gradient is linear in the product's, that is the product's gradient scaled by ``1/n``
         (one pass over the output). ``"cp"`` first holds gates (outputs of activation rules) constant.
         """
-        active = [i for i, value in enumerate(operands) if is_activation(value)]
+        active = [i for i, value in enumerate(operands) if self.is_activation(value)]
         if len(active) >= 2 and self.attention_rule == "cp":
             gates = [i for i in active if id(operands[i]) in self.gates]
             if gates and len(gates) < len(active):
@@ -223,7 +250,21 @@ class RuleMode(TorchFunctionMode):
 
     def softmax(self, func: Callable, args: tuple, kwargs: dict) -> Any:
         out = func(*args, **kwargs)
-        return out.detach() if self.attention_rule == "cp" and is_activation(out) else out
+        return out.detach() if self.attention_rule == "cp" else out
+
+
+def _upcast(value: Any, dtype: torch.dtype, keep_first: bool = False) -> Any:
+    """``value`` with its half-precision floating tensors cast to ``dtype`` (through one level of
+    tuples, lists and keyword dicts); with ``keep_first`` the first item is left as it is (the target
+    of an in-place call)."""
+    if isinstance(value, Tensor):
+        return value.to(dtype) if value.dtype in (torch.float16, torch.bfloat16) else value
+    if isinstance(value, dict):
+        return {key: _upcast(item, dtype) for key, item in value.items()}
+    if type(value) in (tuple, list):
+        items = [item if keep_first and i == 0 else _upcast(item, dtype) for i, item in enumerate(value)]
+        return type(value)(items)
+    return value
 
 
 def _detached(value: Any) -> Any:
@@ -251,7 +292,7 @@ def _handle_product(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -
 
 
 def _handle_in_place_product(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> Any:
-    if sum(is_activation(a) for a in args) >= 2:
+    if sum(mode.is_activation(a) for a in args) >= 2:
         raise UnsupportedLayerError(
             f"an in-place product of two activations ({func.__name__}) in {mode.scope.where()} cannot take the "
             "attention rule; write it out of place (a = a * b)"
@@ -264,7 +305,7 @@ def _handle_division(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) 
     reverse = func.__name__ == "__rtruediv__"
     position = 0 if reverse else 1
     denominator = args[position] if len(args) > position else kwargs.get("other")
-    if not is_activation(denominator):
+    if not mode.is_activation(denominator):
         return func(*args, **kwargs)
     if mode.scope.norm:
         args = tuple(a.detach() if i == position else a for i, a in enumerate(args))
@@ -284,7 +325,7 @@ def _handle_softmax(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -
 def _handle_layer_norm(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> Any:
     names = ("input", "normalized_shape", "weight", "bias", "eps")
     bound = {**dict(zip(names, args)), **kwargs}
-    if not is_activation(bound["input"]):
+    if not mode.is_activation(bound["input"]):
         return func(*args, **kwargs)
     return layer_norm_constant_std(
         bound["input"], bound["normalized_shape"], bound.get("weight"), bound.get("bias"), bound.get("eps", 1e-5)
@@ -294,7 +335,7 @@ def _handle_layer_norm(mode: RuleMode, func: Callable, args: tuple, kwargs: dict
 def _handle_rms_norm(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> Any:
     names = ("input", "normalized_shape", "weight", "eps")
     bound = {**dict(zip(names, args)), **kwargs}
-    if not is_activation(bound["input"]):
+    if not mode.is_activation(bound["input"]):
         return func(*args, **kwargs)
     return rms_norm_constant_rms(bound["input"], bound["normalized_shape"], bound.get("weight"), bound.get("eps"))
 
@@ -302,7 +343,7 @@ def _handle_rms_norm(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) 
 def _handle_group_norm(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> Any:
     names = ("input", "num_groups", "weight", "bias", "eps")
     bound = {**dict(zip(names, args)), **kwargs}
-    if not is_activation(bound["input"]):
+    if not mode.is_activation(bound["input"]):
         return func(*args, **kwargs)
     return group_norm_constant_std(
         bound["input"], bound["num_groups"], bound.get("weight"), bound.get("bias"), bound.get("eps", 1e-5)
@@ -313,14 +354,15 @@ def _handle_sdpa(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> A
     names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
     bound = {**dict(zip(names, args)), **kwargs}
     query, key, value = bound["query"], bound["key"], bound["value"]
-    if not any(is_activation(t) for t in (query, key, value)):
+    if not any(mode.is_activation(t) for t in (query, key, value)):
         return func(*args, **kwargs)
     if bound.get("enable_gqa", False):
         repeats = query.size(-3) // key.size(-3)
-        key, value = key.repeat_interleave(repeats, -3), value.repeat_interleave(repeats, -3)
+        key = mode.follow(key.repeat_interleave(repeats, -3), key)
+        value = mode.follow(value.repeat_interleave(repeats, -3), value)
     scale = bound.get("scale")
     scale = 1.0 / math.sqrt(query.size(-1)) if scale is None else scale
-    scores = mode.product(torch.matmul, [query, key.transpose(-2, -1)]) * scale
+    scores = mode.product(torch.matmul, [query, mode.follow(key.transpose(-2, -1), key)]) * scale
     mask = bound.get("attn_mask")
     masked = mask is not None or bool(bound.get("is_causal", False))
     if bound.get("is_causal", False):
@@ -331,7 +373,7 @@ def _handle_sdpa(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> A
     weights = mode.softmax(torch.softmax, (scores,), {"dim": -1})
     if masked:  # rows with every key masked attend to nothing (as the fused kernels return)
         weights = weights.nan_to_num(0.0)
-    return mode.product(torch.matmul, [weights, value])
+    return mode.product(torch.matmul, [mode.follow(weights, query, key), value])
 
 
 _HANDLERS: dict[str, Callable[[RuleMode, Callable, tuple, dict], Any]] = {

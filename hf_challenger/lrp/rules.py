@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
+from .activations import ActivationSet
 from .functional_rules import UnsupportedLayerError
 
 if TYPE_CHECKING:
@@ -50,11 +51,13 @@ class PassState:
     holds every scaled output with its version counter at creation, to detect in-place changes;
     ``snapshot`` names the modules whose outputs are changed in place later in the forward (e.g. a
     residual ``+=`` on a BatchNorm output), so the rule keeps a copy of their values.
-    ``mode`` is the pass's :class:`~hf_challenger.lrp.functional_rules.RuleMode` (gates, slopes) and
-    ``inputs`` the inputs of the activation modules now running.
+    ``mode`` is the pass's :class:`~hf_challenger.lrp.functional_rules.RuleMode` (gates, slopes),
+    ``inputs`` the inputs of the activation modules now running, and ``activations`` the tensors that
+    depend on the attributed tensor (:class:`~hf_challenger.lrp.activations.ActivationSet`).
     """
 
     epsilon: float
+    activations: ActivationSet = field(default_factory=ActivationSet)
     snapshot: frozenset[str] = frozenset()
     mode: RuleMode | None = None
     producers: dict[int, tuple[Tensor, _ScaleGate]] = field(default_factory=dict)
@@ -98,7 +101,7 @@ class EpsilonRule(Rule):
         self.mergeable = mergeable
 
     def on_output(self, name: str, module: nn.Module, output: Any, state: PassState) -> None:
-        if not (isinstance(output, Tensor) and output.requires_grad):
+        if output not in state.activations:
             return None
         gate = _ScaleGate()
         epsilon = state.epsilon
@@ -144,7 +147,7 @@ class IdentityRule(Rule):
 
     def on_input(self, module: nn.Module, inputs: tuple, state: PassState) -> tuple | None:
         x = inputs[0] if inputs else None
-        if not (isinstance(x, Tensor) and x.requires_grad):
+        if x not in state.activations:
             state.inputs.append(None)
             return None
         entry = state.producers.get(id(x))
