@@ -35,7 +35,7 @@ from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
 from .fields import parse_bool
 from .guards import load_generator_state, refuse_empty_dataset
-from .lrp import EpsilonLRP
+from .lrp import EpsilonLRP, unwrap_model
 from .lrp.modes import frozen_eval
 
 RNG_STATE_NAME = "challenger_rng_state"
@@ -112,7 +112,10 @@ class ChallengerTrainer(Trainer):
         self._bound_model: nn.Module | None = None
         self._site: InputSite | ModuleSite | None = None
         self._lrp: EpsilonLRP | None = None
+        self._input_key: str | None = None
         self._warned: set[str] = set()
+        if self.challenger_enabled and self.model is not None:
+            self._bind(unwrap_model(self.model), None)
 
     # ------------------------------------------------------------------ the step
 
@@ -146,7 +149,7 @@ class ChallengerTrainer(Trainer):
         """The prepared micro-batch and the edit of its attributed tensor (``None``: trained unchanged),
         planned as a training step plans them (attribution pass included), without training."""
         inputs = self._prepare_inputs(inputs)
-        base = self.accelerator.unwrap_model(model)
+        base = unwrap_model(self.accelerator.unwrap_model(model))
         self._bind(base, inputs)
         return inputs, self._plan_edit(base, inputs)
 
@@ -157,22 +160,32 @@ class ChallengerTrainer(Trainer):
                 part.remove()
         self._site, self._lrp, self._bound_model = None, None, None
 
-    def _bind(self, base: nn.Module, inputs: Mapping[str, Any]) -> None:
-        """Create the site (hook) and the LRP engine once per model; they are kept across steps."""
-        if base is self._bound_model:
-            return
-        self.remove_challenger_hooks()
+    def _bind(self, base: nn.Module, inputs: Mapping[str, Any] | None) -> None:
+        """Create the site and the LRP engine once per model; they are kept across steps.
+
+        Called when the trainer is built (so a module site's hook is on the model before an engine
+        wraps or compiles it) and at each challenged step; the input key is resolved from the first
+        batch when the model does not name it.
+        """
         cfg = self.challenger_config
-        self._input_key = input_key_of(base, inputs, self._label_keys(), cfg.input_key)
-        self._at = attributed_module(base, cfg.attribution_target)
-        self._site = InputSite(self._input_key) if self._at is None else ModuleSite(self._at)
-        needs_lrp = cfg.perturbation == "challenger" and cfg.selection == "lrp"
-        self._lrp = (
-            EpsilonLRP(base, epsilon=cfg.epsilon, attention_rule=cfg.attention_rule, unknown_layers=cfg.unknown_layers)
-            if needs_lrp
-            else None
-        )
-        self._bound_model = base
+        if base is not self._bound_model:
+            self.remove_challenger_hooks()
+            self._input_key = None
+            self._at = attributed_module(base, cfg.attribution_target)
+            self._site = None if self._at is None else ModuleSite(self._at)
+            needs_lrp = cfg.perturbation == "challenger" and cfg.selection == "lrp"
+            self._lrp = (
+                EpsilonLRP(
+                    base, epsilon=cfg.epsilon, attention_rule=cfg.attention_rule, unknown_layers=cfg.unknown_layers
+                )
+                if needs_lrp
+                else None
+            )
+            self._bound_model = base
+        if self._input_key is None and inputs is not None:
+            self._input_key = input_key_of(base, inputs, self._label_keys(), cfg.input_key)
+            if self._site is None:
+                self._site = InputSite(self._input_key)
 
     def _plan_edit(self, base: nn.Module, inputs: Mapping[str, Any]) -> Callable[[Tensor], Tensor] | None:
         """The edit of the attributed tensor for this micro-batch, or ``None`` if none applies."""

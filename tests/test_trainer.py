@@ -454,13 +454,12 @@ def test_attributed_key_and_module_are_configurable(tmp_path) -> None:
     )
     with pytest.raises(KeyError, match=r"no tensor under 'images' \(keys: \['labels', 'pixel_values'\]\)"):
         missing.train()
-    unknown = ChallengerTrainer(
-        model=TinyConvNet(),
-        args=make_args(tmp_path, challenger_attribution_target="encoder"),
-        train_dataset=image_data(),
-    )
     with pytest.raises(ValueError, match=r"attribution_target 'encoder' is neither.*submodules include"):
-        unknown.train()
+        ChallengerTrainer(  # refused when the trainer is built, before any training
+            model=TinyConvNet(),
+            args=make_args(tmp_path, challenger_attribution_target="encoder"),
+            train_dataset=image_data(),
+        )
 
 
 def test_model_card_records_the_challenger_settings(tmp_path) -> None:

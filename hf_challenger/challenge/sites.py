@@ -53,16 +53,26 @@ class ModuleSite:
 
     One forward hook is registered at construction and kept; it is inert (returns ``None``) unless
     an edit is installed with :meth:`editing`, so evaluation and prediction never see a change.
+
+    Under ``torch.compile`` the hook is traced with the rest of the forward: it reads one bool, and
+    the edit itself runs eagerly (``torch.compiler.disable``), so the compiled graphs do not depend
+    on the edit of a step (no recompilation per step; one graph with the edit, one without).
     """
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
         self._edit: Edit | None = None
+        self._active = False
         self._handle = module.register_forward_hook(self._hook)
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
-        if self._edit is None:
+        if not self._active:
             return None
+        return self._apply(output)
+
+    @torch.compiler.disable
+    def _apply(self, output: Any) -> Tensor:
+        module = self.module
         if not torch.is_tensor(output):
             raise TypeError(
                 f"Challenger can only perturb a module that returns a tensor; {type(module).__name__} returned "
@@ -75,11 +85,11 @@ class ModuleSite:
         """Within the block every output of the module is replaced by ``edit(output)``."""
         if self._edit is not None:
             raise RuntimeError(f"an edit of {type(self.module).__name__} is already active")
-        self._edit = edit
+        self._edit, self._active = edit, True
         try:
             yield inputs
         finally:
-            self._edit = None
+            self._edit, self._active = None, False
 
     def remove(self) -> None:
         """Detach the hook (the site is unusable afterwards)."""
