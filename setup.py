@@ -32,6 +32,7 @@ EXTRAS["test"] = [
     "hypothesis>=6.100",
     "zennit==0.5.1",
     "captum>=0.8",
+    "deepspeed>=0.17",
     "scikit-learn>=1.4",
     "mlxtend>=0.23",
     "matplotlib>=3.8",

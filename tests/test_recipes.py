@@ -186,12 +186,19 @@ def test_arm_overrides_win_over_command_line_overrides():
 
 def test_accelerate_configs():
     configs = {path.stem: yaml.safe_load(path.read_text()) for path in (RECIPES / "accelerate").glob("*.yaml")}
-    assert set(configs) == {"single_gpu", "multi_gpu_bf16", "cpu_2proc"}
+    assert set(configs) == {"single_gpu", "multi_gpu_bf16", "cpu_2proc", "deepspeed_zero3", "fsdp2"}
     assert configs["single_gpu"]["distributed_type"] == "NO" and configs["single_gpu"]["num_processes"] == 1
     assert configs["multi_gpu_bf16"]["distributed_type"] == "MULTI_GPU"
     assert configs["multi_gpu_bf16"]["mixed_precision"] == "bf16"
     # MULTI_CPU would silently start one process; the CPU config uses multi-GPU launch semantics
     assert configs["cpu_2proc"]["distributed_type"] == "MULTI_GPU" and configs["cpu_2proc"]["num_processes"] == 2
+    assert configs["deepspeed_zero3"]["deepspeed_config"]["zero_stage"] == 3
+    assert configs["fsdp2"]["distributed_type"] == "FSDP" and configs["fsdp2"]["fsdp_config"]["fsdp_version"] == 2
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    for path in (RECIPES / "accelerate").glob("*.yaml"):  # accelerate reads each without complaint
+        loaded = ClusterConfig.from_yaml_file(path)
+        assert loaded.num_processes == configs[path.stem]["num_processes"]
 
 
 def test_launch_scripts_are_valid_bash_and_name_existing_recipes():
