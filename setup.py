@@ -33,6 +33,7 @@ EXTRAS["test"] = [
     "zennit==0.5.1",
     "captum>=0.8",
     "deepspeed>=0.17",
+    "peft>=0.17",
     "scikit-learn>=1.4",
     "mlxtend>=0.23",
     "matplotlib>=3.8",

@@ -1,10 +1,10 @@
 """ChallengerTrainer under engines that shard the parameters (2 gloo processes on CPU).
 
-Usage: ``torchrun --nproc_per_node 2 tests/sharded_train.py {zero3,fsdp2} OUT_DIR``; launched by
+Usage: ``torchrun --nproc_per_node 2 tests/sharded_train.py {zero2,zero3,fsdp2} OUT_DIR``; launched by
 tests/test_sharded.py.
 
-- ``zero3``: DeepSpeed ZeRO-3 through ``ChallengerTrainer.train()`` (Trainer's own DeepSpeed path,
-  through accelerate), float32.
+- ``zero3`` / ``zero2``: DeepSpeed ZeRO-3 / ZeRO-2 through ``ChallengerTrainer.train()`` (Trainer's own
+  DeepSpeed path, through accelerate), float32.
 - ``fsdp2``: torch's ``fully_shard`` on every BERT layer, the embeddings and the root, float64; each
   step is planned by ``ChallengerTrainer.plan_challenge`` and trained with a plain optimizer loop.
 
@@ -126,14 +126,14 @@ def arguments(out: str, **extra) -> ChallengerTrainingArguments:
     )  # fmt: skip
 
 
-def run_zero3(out: str) -> dict:
+def run_zero(out: str, stage: int) -> dict:
     from deepspeed.runtime.zero.partition_parameters import ZeroParamStatus
 
     replica = build(torch.float32)
     initial = {name: p.detach().clone() for name, p in replica.named_parameters()}
     config = {
         "zero_optimization": {
-            "stage": 3, "stage3_param_persistence_threshold": 0, "stage3_prefetch_bucket_size": 0,
+            "stage": stage, "stage3_param_persistence_threshold": 0, "stage3_prefetch_bucket_size": 0,
             "stage3_max_live_parameters": 0,
         },
         "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
@@ -147,6 +147,8 @@ def run_zero3(out: str) -> dict:
     optimizer = torch.optim.SGD(reference.parameters(), lr=LR)
 
     def held(p, full=False):
+        if stage < 3:  # ZeRO-1/2 keep every parameter whole on every rank
+            return p.numel()
         return p.ds_numel if full or p.ds_status == ZeroParamStatus.AVAILABLE else 0
 
     census: list[Census] = []
@@ -164,7 +166,7 @@ def run_zero3(out: str) -> dict:
     import deepspeed
 
     inner = trainer.accelerator.unwrap_model(trainer.model_wrapped)
-    with deepspeed.zero.GatheredParameters(list(inner.parameters())):
+    with deepspeed.zero.GatheredParameters(list(inner.parameters()), enabled=stage == 3):
         gathered = {name: p.detach().clone() for name, p in inner.named_parameters()}
     return finish(trainer.checks, gathered, reference, census[0], initial)
 
@@ -210,7 +212,27 @@ def run_fsdp2(out: str) -> dict:
     gathered = {
         name: (p.full_tensor() if isinstance(p, DTensor) else p).detach().clone() for name, p in model.named_parameters()
     }
-    return finish(trainer.checks, gathered, reference, census, initial)
+    result = finish(trainer.checks, gathered, reference, census, initial)
+    result["bf16"] = bf16_relevance(mesh, batch)
+    return result
+
+
+def bf16_relevance(mesh, batch: dict) -> dict:
+    """FSDP2 with bf16 compute weights (``param_dtype``): the pass's dtype and its distance to the
+    relevance of the same float32 model unsharded."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    full = build(torch.float32).eval()
+    model = build(torch.float32)
+    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    for layer in model.bert.encoder.layer:
+        fully_shard(layer, mesh=mesh, mp_policy=policy)
+    fully_shard(model, mesh=mesh, mp_policy=policy)
+    inputs = {key: batch[key] for key in ("input_ids", "attention_mask")}
+    targets = torch.tensor([0, 1, 2, 0])
+    expected = EpsilonLRP(full).attribute(inputs, targets, at=full.get_input_embeddings())
+    relevance = EpsilonLRP(model).attribute(inputs, targets, at=model.get_input_embeddings())
+    return {"dtype": str(relevance.dtype), "error": float((relevance - expected).norm() / expected.norm())}
 
 
 def finish(checks, gathered, reference, census, initial) -> dict:
@@ -240,7 +262,7 @@ def main() -> None:
     torch.set_num_threads(1)
     if engine == "fsdp2":
         dist.init_process_group("gloo")
-    result = run_zero3(out) if engine == "zero3" else run_fsdp2(out)
+    result = run_fsdp2(out) if engine == "fsdp2" else run_zero(out, stage={"zero2": 2, "zero3": 3}[engine])
     result["world_size"] = dist.get_world_size()
     results = [None, None]
     dist.all_gather_object(results, result)

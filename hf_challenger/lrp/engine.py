@@ -295,9 +295,6 @@ class EpsilonLRP:
         (:mod:`~hf_challenger.lrp.activations`). Half-precision tensors are cast to the compute dtype
         call by call (``upcast``), so the weights of a bf16/fp16 model are never copied all at once.
         """
-        half = (torch.float16, torch.bfloat16)
-        tensors = [*self.model.parameters(), *self.model.buffers()]
-        upcast = self._compute_dtype(torch.empty(0, dtype=self._model_dtype()))
         mode = RuleMode(
             self._scope,
             self.epsilon,
@@ -305,7 +302,9 @@ class EpsilonLRP:
             self.unknown_layers,
             self._origins,
             self._state.activations,
-            upcast=upcast if any(t.dtype in half for t in tensors) else None,
+            # always: an engine may hand half-precision weights only while a module runs (FSDP2's
+            # param_dtype), so the registered parameters do not tell
+            upcast=self._compute_dtype(torch.empty(0, dtype=self._model_dtype())),
         )
         self._state.mode = mode
         with _eager(), mode:

@@ -157,19 +157,16 @@ class RuleMode(TorchFunctionMode):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
         in_place = name in IN_PLACE_CALLS or (name.endswith("_") and not name.startswith("_"))
-        active = self.activations.any_in(args, kwargs)
-        if self.upcast is not None:
+        if not self.activations.any_in(args, kwargs):
+            return func(*args, **kwargs)  # weights, buffers, masks, an engine's own bookkeeping
+        if self.upcast is not None:  # half-precision weights meet activations in the compute dtype
             args, kwargs = _upcast(args, self.upcast, keep_first=in_place), _upcast(kwargs, self.upcast)
-        if not active:
-            out = func(*args, **kwargs)
-        else:
-            out = self._apply_rule(func, name, args, kwargs)
-            if in_place and args and isinstance(args[0], Tensor) and args[0].requires_grad:
-                self.activations.add(args[0])
+        out = self._apply_rule(func, name, args, kwargs)
+        if in_place and args and isinstance(args[0], Tensor) and args[0].requires_grad:
+            self.activations.add(args[0])
         if self.upcast is not None and not in_place:
             out = _upcast(out, self.upcast)
-        if active:
-            self.activations.add_results(out)
+        self.activations.add_results(out)
         return out
 
     def _apply_rule(self, func: Callable, name: str, args: tuple, kwargs: dict) -> Any:
@@ -259,8 +256,8 @@ def _upcast(value: Any, dtype: torch.dtype, keep_first: bool = False) -> Any:
     of an in-place call)."""
     if isinstance(value, Tensor):
         return value.to(dtype) if value.dtype in (torch.float16, torch.bfloat16) else value
-    if isinstance(value, dict):
-        return {key: _upcast(item, dtype) for key, item in value.items()}
+    if isinstance(value, dict):  # keyword arguments; an ``out=`` buffer keeps its dtype
+        return {key: item if key == "out" else _upcast(item, dtype) for key, item in value.items()}
     if type(value) in (tuple, list):
         items = [item if keep_first and i == 0 else _upcast(item, dtype) for i, item in enumerate(value)]
         return type(value)(items)
