@@ -52,9 +52,8 @@ def check_runs(recipe: Recipe, runs: Sequence[tuple[str | None, Mapping[str, Any
             model = build_model(recipe, datasets)
         with tempfile.TemporaryDirectory(prefix="hf-challenger-check-") as scratch:
             quiet = {**values, "output_dir": scratch, "push_to_hub": False, "report_to": "none"}
-            trainer = build_trainer(recipe, model, build_training_arguments(quiet), datasets)
-            try:
-                plan_first_step(trainer)
+            try:  # the trainer refuses some values when it is built (e.g. an unknown attribution target)
+                plan_first_step(build_trainer(recipe, model, build_training_arguments(quiet), datasets))
             except _STEP_ERRORS as error:
                 raise RecipeError(
                     f"{where} would fail at its first Challenger step (checked before any run): "
