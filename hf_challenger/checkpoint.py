@@ -9,6 +9,7 @@
       image_processor: null                  # images: processor Hub id / folder (default: the checkpoint's)
       attn_implementation: sdpa              # optional: eager | sdpa | ... (transformers' choice if unset)
       ignore_mismatched_sizes: false         # true: a head of another shape is replaced by a new one
+      trust_remote_code: false               # true: run the Python code the checkpoint folder / repo ships
       config: {hidden_dropout_prob: 0.1}     # optional: attributes of the checkpoint's config to change
 
 The data come through the checkpoint's own preprocessing (:mod:`hf_challenger.data.pretrained`):
@@ -19,6 +20,10 @@ the same way for the same seed. Checked before training, each with an error nami
 and what is allowed: the auto class, a local folder without ``config.json``, config keys the
 checkpoint's config lacks, a tokenizer with more tokens than the model's input embeddings or
 a ``max_length`` beyond its position embeddings, and pixel values the model cannot take.
+
+Every config, model, tokenizer and image processor is loaded with ``trust_remote_code`` given
+explicitly (``False`` unless the recipe sets ``model.trust_remote_code: true``), so a checkpoint
+that ships its own Python code is refused instead of asking on stdin whether to run it.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ CHECKPOINT_KEYS = (
     "image_processor",
     "attn_implementation",
     "ignore_mismatched_sizes",
+    "trust_remote_code",
     "config",
 )
 #: ``load_benchmark`` options of this package's own encodings (word vocabulary, normalisation).
@@ -63,6 +69,7 @@ class Checkpoint:
     image_processor: str | None = None
     attn_implementation: str | None = None
     ignore_mismatched_sizes: bool = False
+    trust_remote_code: bool = False
 
     @property
     def processor_source(self) -> str:
@@ -76,6 +83,7 @@ class Checkpoint:
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         out["ignore_mismatched_sizes"] = self.ignore_mismatched_sizes
+        out["trust_remote_code"] = self.trust_remote_code
         return out
 
 
@@ -134,6 +142,9 @@ def parse_checkpoint(
     ignore = model.get("ignore_mismatched_sizes", False)
     if not isinstance(ignore, bool):
         raise RecipeError(f"{source}: model.ignore_mismatched_sizes must be true or false, got {ignore!r}")
+    trust = model.get("trust_remote_code", False)
+    if not isinstance(trust, bool):
+        raise RecipeError(f"{source}: model.trust_remote_code must be true or false, got {trust!r}")
     return Checkpoint(
         pretrained=pretrained,
         auto_class=auto_class,
@@ -141,6 +152,7 @@ def parse_checkpoint(
         image_processor=model.get("image_processor"),
         attn_implementation=attn,
         ignore_mismatched_sizes=ignore,
+        trust_remote_code=trust,
     )
 
 
@@ -156,13 +168,27 @@ def check_local_checkpoint(path: str, source: str) -> None:
         )
 
 
+def remote_code_hint(failure: BaseException) -> str:
+    """The text of a loading error; transformers refusing a checkpoint's own code is said in one line
+    with the recipe key that allows it."""
+    text = str(failure)
+    if "trust_remote_code" in text:
+        return (
+            "it ships its own Python code (an auto_map in its config), which hf-challenger does not run by default "
+            "(trust_remote_code=False); set model.trust_remote_code: true in the recipe only if you have read and "
+            "trust that code"
+        )
+    return text
+
+
 def load_processor(checkpoint: Checkpoint, benchmark: str) -> Any:
     """The tokenizer (text benchmarks) or image processor (image benchmarks) of ``checkpoint``."""
     from .data.pretrained import resolve_image_processor, resolve_tokenizer
 
     resolve = resolve_tokenizer if benchmark in TEXT_BENCHMARKS else resolve_image_processor
     local = Path(checkpoint.processor_source).expanduser()
-    return resolve(str(local) if local.exists() else checkpoint.processor_source)
+    source = str(local) if local.exists() else checkpoint.processor_source
+    return resolve(source, trust_remote_code=checkpoint.trust_remote_code)
 
 
 def checkpoint_config(
@@ -173,10 +199,11 @@ def checkpoint_config(
 
     check_local_checkpoint(checkpoint.pretrained, source)
     try:
-        config = AutoConfig.from_pretrained(checkpoint.pretrained)
+        config = AutoConfig.from_pretrained(checkpoint.pretrained, trust_remote_code=checkpoint.trust_remote_code)
     except (OSError, ValueError) as failure:
         raise RecipeError(
-            f"{source}: could not load the config of model.pretrained={checkpoint.pretrained!r}: {failure}"
+            f"{source}: could not load the config of model.pretrained={checkpoint.pretrained!r}: "
+            f"{remote_code_hint(failure)}"
         ) from failure
     known = set(config.to_dict()) | set(DATA_CONFIG_KEYS)
     for key, value in overrides.items():
@@ -210,7 +237,11 @@ def load_pretrained_model(checkpoint: Checkpoint, overrides: Mapping[str, Any], 
 
     metadata = get_metadata(datasets)
     config = checkpoint_config(checkpoint, overrides, metadata, source)
-    kwargs: dict[str, Any] = {"config": config, "ignore_mismatched_sizes": checkpoint.ignore_mismatched_sizes}
+    kwargs: dict[str, Any] = {
+        "config": config,
+        "ignore_mismatched_sizes": checkpoint.ignore_mismatched_sizes,
+        "trust_remote_code": checkpoint.trust_remote_code,
+    }
     if checkpoint.attn_implementation is not None:
         kwargs["attn_implementation"] = checkpoint.attn_implementation
     auto = getattr(transformers, checkpoint.auto_class)
@@ -225,7 +256,7 @@ def load_pretrained_model(checkpoint: Checkpoint, overrides: Mapping[str, Any], 
         ) from failure
     except ValueError as failure:
         raise RecipeError(
-            f"{source}: could not load model.pretrained={checkpoint.pretrained!r}: {failure}"
+            f"{source}: could not load model.pretrained={checkpoint.pretrained!r}: {remote_code_hint(failure)}"
         ) from failure
     if "tokenizer" in metadata:
         check_tokenizer_fits(model, metadata["tokenizer"], source)

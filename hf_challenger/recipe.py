@@ -64,7 +64,7 @@ REQUIRED_KEYS = ("name", "model", "data", "training")
 MODEL_KEYS = ("class", "config", "glove_path")
 #: Keys of a ``model`` section that finetunes a checkpoint (see :mod:`hf_challenger.checkpoint`).
 CHECKPOINT_ONLY_KEYS = ("pretrained", "auto_class", "tokenizer", "image_processor", "attn_implementation",
-                        "ignore_mismatched_sizes")
+                        "ignore_mismatched_sizes", "trust_remote_code")
 #: ``load_benchmark`` options a recipe sets through the ``model`` section, not ``data.options``.
 PROCESSOR_OPTIONS = ("tokenizer", "image_processor")
 DATA_KEYS = ("benchmark", "options", "train_per_class", "subset_seed", "train_per_class_strict")
