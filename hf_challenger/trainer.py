@@ -37,6 +37,7 @@ from .fields import parse_bool
 from .guards import load_generator_state, refuse_empty_dataset
 from .lrp import EpsilonLRP
 from .lrp.modes import frozen_eval
+from .resume import resolve_resume
 
 RNG_STATE_NAME = "challenger_rng_state"
 
@@ -265,6 +266,11 @@ class ChallengerTrainer(Trainer):
         self._finite.check(torch.stack(losses).sum(), self.state.global_step, base, sub, ATTACK_LOSS)  # NaN/inf: error
         self.challenger_stats.add("changed_share", allowed.float().mean())
         return RowEdit(rows, delta, allowed)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any) -> Any:
+        """``Trainer.train``; ``resume_from_checkpoint=True`` skips incomplete checkpoints (warning), and the
+        checkpoint's files are checked before resuming (:mod:`hf_challenger.resume`)."""
+        return super().train(resolve_resume(resume_from_checkpoint, self.args.output_dir), *args, **kwargs)
 
     def get_train_dataloader(self):
         """``Trainer.get_train_dataloader``, refusing a training set without rows (naming it)."""
