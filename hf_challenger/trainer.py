@@ -30,7 +30,7 @@ from .challenge import (
     input_key_of,
     select_features,
 )
-from .challenge.finite import ATTACK_LOSS, FiniteGuard
+from .challenge.finite import ATTACK_LOSS, GRAD_NORM, LOSS, FiniteGuard, check_knobs_fit
 from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
 from .fields import parse_bool
@@ -106,6 +106,10 @@ class ChallengerTrainer(Trainer):
         if feature_mask is not None and (not torch.is_tensor(feature_mask) or feature_mask.dtype != torch.bool):
             raise TypeError("feature_mask must be a bool tensor (True = may be challenged)")
         self.feature_mask = feature_mask
+        self._fitted_dtypes: set[torch.dtype] = set()
+        weights = [p for p in (self.model.parameters() if self.model is not None else ()) if p.is_floating_point()]
+        if self.challenger_enabled and weights:  # the attributed tensor has the model's dtype (checked again per input)
+            self._check_knobs_fit(weights[0].dtype, "the model's dtype, which its attributed tensor has")
         self.challenger_generator = torch.Generator(device=self.args.device)
         self.challenger_generator.manual_seed(int(self.args.seed) + int(self.args.process_index))
         self.challenger_stats = ChallengerStats(self.args.device)
@@ -134,12 +138,16 @@ class ChallengerTrainer(Trainer):
         if self.accelerator.sync_gradients:  # the last micro-batch of an optimizer step
             self.challenger_stats.count_optimizer_step()
         if not self.challenge_active():
-            return super().training_step(model, inputs, num_items_in_batch)
-        inputs, edit = self.plan_challenge(model, inputs)
-        if edit is None:
-            return super().training_step(model, inputs, num_items_in_batch)
-        with self._site.editing(inputs, edit) as edited:
-            return super().training_step(model, edited, num_items_in_batch)
+            loss = super().training_step(model, inputs, num_items_in_batch)
+        else:
+            inputs, edit = self.plan_challenge(model, inputs)
+            if edit is None:
+                loss = super().training_step(model, inputs, num_items_in_batch)
+            else:
+                with self._site.editing(inputs, edit) as edited:
+                    loss = super().training_step(model, edited, num_items_in_batch)
+        self._finite.check_training(loss, self.state.global_step, self.model, inputs, LOSS)  # NaN/inf: error
+        return loss
 
     def plan_challenge(
         self, model: nn.Module, inputs: Mapping[str, Any]
@@ -183,6 +191,8 @@ class ChallengerTrainer(Trainer):
                 f"the batch has no tensor under {self._input_key!r} (keys: {sorted(inputs)}); set "
                 "challenger_input_key to the model input"
             )
+        if self._at is None:
+            self._check_knobs_fit(inputs[self._input_key].dtype, f"the dtype of the attributed tensor {self._input_key!r}")
         batch = inputs[self._input_key].shape[0]
         n_a, n_b = cfg.rows(batch)
         rows = n_a + n_b
@@ -345,6 +355,12 @@ class ChallengerTrainer(Trainer):
             )
         return loss
 
+    def _check_knobs_fit(self, dtype: torch.dtype, source: str) -> None:
+        """``check_knobs_fit`` once per dtype (:mod:`hf_challenger.challenge.finite`)."""
+        if dtype not in self._fitted_dtypes:
+            check_knobs_fit(self.challenger_config, dtype, source)
+            self._fitted_dtypes.add(dtype)
+
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -354,8 +370,7 @@ class ChallengerTrainer(Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """``Trainer.log``, with Challenger's metrics added to the training-loss logs."""
-        if self._bound_model is not None:
-            self._finite.poll(self._bound_model, wait=True)  # CUDA relevance checks not yet read
+        self._finite.poll(wait=True)  # CUDA checks not yet read
         if self.challenger_enabled and "loss" in logs:
             stats = self.challenger_stats.report(
                 lambda t: self.accelerator.reduce(t, reduction="sum"), max(self.args.world_size, 1)
@@ -368,6 +383,20 @@ class ChallengerTrainer(Trainer):
                 )
             logs.update(stats)
         super().log(logs, start_time)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """``Trainer.save_model`` (checkpoints too), after every pending non-finite check has been read."""
+        self._finite.poll(wait=True)
+        super().save_model(output_dir, _internal_call)
+
+    def _get_grad_norm(self, model: nn.Module, grad_norm: Any = None) -> Any:
+        """``Trainer``'s gradient norm of the step, checked to be finite before the optimizer steps (CPU) or
+        a few steps later without a host sync (CUDA). Not under fp16, whose loss scaling skips such steps."""
+        grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
+        if grad_norm is not None and not self.args.fp16:
+            norm = grad_norm if torch.is_tensor(grad_norm) else torch.tensor(float(grad_norm))
+            self._finite.check_training(norm, self.state.global_step, self.model, {}, GRAD_NORM)  # NaN/inf: error
+        return grad_norm
 
     def create_model_card(self, *args: Any, tags: str | list[str] | None = None, **kwargs: Any) -> None:
         """``Trainer.create_model_card``, tagged ``challenger`` and with a section of the method's settings."""
