@@ -80,7 +80,8 @@ class ChallengerTrainer(Trainer):
             ``[C, H, W]``); ``False`` marks features never challenged (e.g. zero-padded borders).
 
     Edge cases: a micro-batch with ``n_a + n_b == 0`` (e.g. a single row) is trained unchanged and
-    a warning is issued once. A count ``N`` above a row's feature count is clamped to it (warning
+    a warning is issued once; one whose rows are all challenged although ``fraction_a + fraction_b < 1``
+    (e.g. two rows: 1/1/0, no clean row) is trained so, warning once. A count ``N`` above a row's feature count is clamped to it (warning
     once); a row with fewer candidate features than the count gets all its candidates (counted in
     ``challenger_short_rows``, warning once); a fractional ``N`` applies to each row's candidates.
     ``top_k`` above the number of classes is an error.
@@ -207,6 +208,14 @@ class ChallengerTrainer(Trainer):
                 )
             self._warn_once("small", f"{why}: it is trained unchallenged")
             return None
+        if rows == batch and cfg.fraction_a + cfg.fraction_b < 1:
+            self._warn_once(
+                "no_clean",
+                f"a micro-batch of {batch} row(s) splits {n_a}/{n_b}/0 with fraction_a={cfg.fraction_a}, "
+                f"fraction_b={cfg.fraction_b}: every row is challenged and none is left clean; use micro-batches of "
+                "at least 3 rows (4 or more for the intended shares), or dataloader_drop_last=True if only the last "
+                "batch of an epoch is this small",
+            )
         self.challenger_stats.add("challenged_rows", rows)
         self.challenger_stats.add("challenged_batches", 1)
         sub = self._head_rows(inputs, batch, rows)
