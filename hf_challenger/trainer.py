@@ -34,7 +34,7 @@ from .challenge.finite import ATTACK_LOSS, GRAD_NORM, LOSS, FiniteGuard, check_k
 from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
 from .fields import parse_bool
-from .guards import load_generator_state, refuse_empty_dataset
+from .guards import load_generator_state, refuse_bad_label_column, refuse_empty_dataset
 from .lrp import EpsilonLRP
 from .lrp.modes import frozen_eval
 from .resume import resolve_resume
@@ -292,8 +292,10 @@ class ChallengerTrainer(Trainer):
         return super().train(resolve_resume(resume_from_checkpoint, self.args.output_dir), *args, **kwargs)
 
     def get_train_dataloader(self):
-        """``Trainer.get_train_dataloader``, refusing a training set without rows (naming it)."""
+        """``Trainer.get_train_dataloader``, refusing a training set without rows or with a label column that is
+        not numeric (naming it)."""
         refuse_empty_dataset(self.train_dataset)
+        refuse_bad_label_column(self.train_dataset, sorted(self._label_keys()))
         return super().get_train_dataloader()
 
     # ------------------------------------------------------------------ helpers
