@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .fields import shown
 from .recipe import RecipeError
 
 #: Auto classes a recipe may name, with the benchmarks whose data they take.
@@ -106,7 +107,7 @@ def parse_checkpoint(
     if benchmark not in supported:
         raise RecipeError(
             f"{source}: model.pretrained needs a text or image benchmark ({', '.join(supported)}); got "
-            f"data.benchmark={benchmark!r}"
+            f"data.benchmark={shown(benchmark)}"
         )
     for key in WORD_LEVEL_OPTIONS:
         if key in options:
@@ -116,15 +117,15 @@ def parse_checkpoint(
             )
     pretrained = model["pretrained"]
     if not isinstance(pretrained, str) or not pretrained.strip():
-        raise RecipeError(f"{source}: model.pretrained must be a Hub id or a folder path, got {pretrained!r}")
+        raise RecipeError(f"{source}: model.pretrained must be a Hub id or a folder path, got {shown(pretrained)}")
     wanted = "AutoModelForSequenceClassification" if benchmark in TEXT_BENCHMARKS else "AutoModelForImageClassification"
     auto_class = model.get("auto_class") or wanted
     if auto_class not in AUTO_CLASSES:
         raise RecipeError(
-            f"{source}: model.auto_class={auto_class!r} is not supported; allowed: {', '.join(AUTO_CLASSES)}"
+            f"{source}: model.auto_class={shown(auto_class)} is not supported; allowed: {', '.join(AUTO_CLASSES)}"
         )
     if benchmark not in AUTO_CLASSES[auto_class]:
-        raise RecipeError(f"{source}: model.auto_class={auto_class!r} does not take {benchmark!r} data; use {wanted}")
+        raise RecipeError(f"{source}: model.auto_class={shown(auto_class)} does not take {shown(benchmark)} data; use {wanted}")
     texts = {"tokenizer": TEXT_BENCHMARKS, "image_processor": IMAGE_BENCHMARKS}
     for key, benchmarks in texts.items():
         value = model.get(key)
@@ -132,19 +133,19 @@ def parse_checkpoint(
             continue
         if benchmark not in benchmarks:
             raise RecipeError(
-                f"{source}: model.{key} applies to {', '.join(benchmarks)}, not to {benchmark!r}; remove it"
+                f"{source}: model.{key} applies to {', '.join(benchmarks)}, not to {shown(benchmark)}; remove it"
             )
         if not isinstance(value, str) or not value.strip():
-            raise RecipeError(f"{source}: model.{key} must be a Hub id or a folder path, got {value!r}")
+            raise RecipeError(f"{source}: model.{key} must be a Hub id or a folder path, got {shown(value)}")
     attn = model.get("attn_implementation")
     if attn is not None and (not isinstance(attn, str) or not attn):
-        raise RecipeError(f"{source}: model.attn_implementation must be a name such as 'eager' or 'sdpa', got {attn!r}")
+        raise RecipeError(f"{source}: model.attn_implementation must be a name such as 'eager' or 'sdpa', got {shown(attn)}")
     ignore = model.get("ignore_mismatched_sizes", False)
     if not isinstance(ignore, bool):
-        raise RecipeError(f"{source}: model.ignore_mismatched_sizes must be true or false, got {ignore!r}")
+        raise RecipeError(f"{source}: model.ignore_mismatched_sizes must be true or false, got {shown(ignore)}")
     trust = model.get("trust_remote_code", False)
     if not isinstance(trust, bool):
-        raise RecipeError(f"{source}: model.trust_remote_code must be true or false, got {trust!r}")
+        raise RecipeError(f"{source}: model.trust_remote_code must be true or false, got {shown(trust)}")
     return Checkpoint(
         pretrained=pretrained,
         auto_class=auto_class,
@@ -163,7 +164,7 @@ def check_local_checkpoint(path: str, source: str) -> None:
         return
     if not folder.is_dir() or not (folder / "config.json").is_file():
         raise RecipeError(
-            f"{source}: model.pretrained={path!r} is a local path without a config.json; it must be a folder "
+            f"{source}: model.pretrained={shown(path)} is a local path without a config.json; it must be a folder "
             "written by save_pretrained (config.json plus the weights) or a Hub id"
         )
 
@@ -202,17 +203,17 @@ def checkpoint_config(
         config = AutoConfig.from_pretrained(checkpoint.pretrained, trust_remote_code=checkpoint.trust_remote_code)
     except (OSError, ValueError) as failure:
         raise RecipeError(
-            f"{source}: could not load the config of model.pretrained={checkpoint.pretrained!r}: "
+            f"{source}: could not load the config of model.pretrained={shown(checkpoint.pretrained)}: "
             f"{remote_code_hint(failure)}"
         ) from failure
     known = set(config.to_dict()) | set(DATA_CONFIG_KEYS)
     for key, value in overrides.items():
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = f" (did you mean {shown(close[0])}?)" if close else ""
             raise RecipeError(
                 f"{source}: model.config.{key} is not an attribute of the {type(config).__name__} of "
-                f"{checkpoint.pretrained!r}{hint}"
+                f"{shown(checkpoint.pretrained)}{hint}"
             )
         setattr(config, key, value)
     label_names = list(metadata.get("label_names") or [])
@@ -251,12 +252,12 @@ def load_pretrained_model(checkpoint: Checkpoint, overrides: Mapping[str, Any], 
         if "ignore_mismatched_sizes" not in str(failure):
             raise
         raise RecipeError(
-            f"{source}: the weights of {checkpoint.pretrained!r} do not fit a model for {len(config.id2label)} labels "
+            f"{source}: the weights of {shown(checkpoint.pretrained)} do not fit a model for {len(config.id2label)} labels "
             "(its classification head has another shape); set model.ignore_mismatched_sizes: true to start a new head"
         ) from failure
     except ValueError as failure:
         raise RecipeError(
-            f"{source}: could not load model.pretrained={checkpoint.pretrained!r}: {remote_code_hint(failure)}"
+            f"{source}: could not load model.pretrained={shown(checkpoint.pretrained)}: {remote_code_hint(failure)}"
         ) from failure
     if "tokenizer" in metadata:
         check_tokenizer_fits(model, metadata["tokenizer"], source)
@@ -270,7 +271,7 @@ def check_tokenizer_fits(model: Any, tokenizer: Mapping[str, Any], source: str) 
     rows = model.get_input_embeddings().weight.shape[0]
     if tokenizer["vocab_size"] > rows:
         raise RecipeError(
-            f"{source}: the tokenizer {tokenizer['name_or_path']!r} has {tokenizer['vocab_size']} tokens but the "
+            f"{source}: the tokenizer {shown(tokenizer['name_or_path'])} has {tokenizer['vocab_size']} tokens but the "
             f"model's input embeddings have {rows} rows; use the checkpoint's own tokenizer (or one of at most "
             f"{rows} tokens)"
         )

@@ -51,6 +51,8 @@ def _describe(text: str) -> str:
 def output_lock(folder: str | os.PathLike, enabled: bool = True) -> Iterator[Path | None]:
     """Hold the lock of ``folder`` (created if missing) for the ``with`` block; yields the lock file.
 
+    Folders created for the lock that are still empty at the end are removed again.
+
     ``enabled=False`` (a process other than the main one) does nothing and yields ``None``.
 
     Raises:
@@ -60,6 +62,7 @@ def output_lock(folder: str | os.PathLike, enabled: bool = True) -> Iterator[Pat
         yield None
         return
     folder = Path(folder)
+    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     handle = _acquire(path)
@@ -70,6 +73,11 @@ def output_lock(folder: str | os.PathLike, enabled: bool = True) -> Iterator[Pat
             path.unlink()  # while still locked: a waiting opener re-checks the inode (see _acquire)
         finally:
             handle.close()
+        for made in created:  # folders made for the lock and left empty (a run refused before writing)
+            try:
+                made.rmdir()
+            except OSError:
+                break
 
 
 def _acquire(path: Path):
