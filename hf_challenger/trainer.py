@@ -26,6 +26,7 @@ from .challenge import (
     candidate_mask,
     challenge_shift,
     coin_flips,
+    draw_label_targets,
     draw_topk_targets,
     input_key_of,
     select_features,
@@ -38,6 +39,7 @@ from .guards import load_generator_state, refuse_bad_label_column, refuse_empty_
 from .lrp import EpsilonLRP
 from .lrp.modes import frozen_eval
 from .resume import resolve_resume
+from .tasks import refuse_unsupported_task
 
 RNG_STATE_NAME = "challenger_rng_state"
 
@@ -107,6 +109,8 @@ class ChallengerTrainer(Trainer):
         if feature_mask is not None and (not torch.is_tensor(feature_mask) or feature_mask.dtype != torch.bool):
             raise TypeError("feature_mask must be a bool tensor (True = may be challenged)")
         self.feature_mask = feature_mask
+        if self.challenger_enabled and self.model is not None:
+            refuse_unsupported_task(self.accelerator.unwrap_model(self.model))  # token/multiple choice/regression
         self._fitted_dtypes: set[torch.dtype] = set()
         weights = [p for p in (self.model.parameters() if self.model is not None else ()) if p.is_floating_point()]
         if self.challenger_enabled and weights:  # the attributed tensor has the model's dtype (checked again per input)
@@ -229,7 +233,11 @@ class ChallengerTrainer(Trainer):
         cfg = self.challenger_config
         gen = self.challenger_generator
 
+        labels = self._target_labels(sub) if cfg.target_source == "labels" else None
+
         def select(logits: Tensor) -> Tensor:
+            if labels is not None:
+                return draw_label_targets(labels, logits, cfg.top_k, gen)
             return draw_topk_targets(logits, cfg.top_k, gen)
 
         attribution_inputs = {k: v for k, v in sub.items() if k not in self._label_keys()}
@@ -302,6 +310,16 @@ class ChallengerTrainer(Trainer):
 
     def _label_keys(self) -> set[str]:
         return set(getattr(self, "label_names", None) or ["labels"]) | {"labels", "label"}
+
+    def _target_labels(self, sub: Mapping[str, Any]) -> Tensor:
+        """The challenged rows' labels, for ``target_source="labels"``."""
+        for key in sorted(self._label_keys()):
+            if torch.is_tensor(sub.get(key)):
+                return sub[key]
+        raise KeyError(
+            f"challenger_target_source='labels' needs the batch's labels; it has none under {sorted(self._label_keys())} "
+            f"(keys: {sorted(sub)})"
+        )
 
     @staticmethod
     def _head_rows(inputs: Mapping[str, Any], batch: int, rows: int) -> dict[str, Any]:
