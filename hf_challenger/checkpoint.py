@@ -125,7 +125,9 @@ def parse_checkpoint(
             f"{source}: model.auto_class={shown(auto_class)} is not supported; allowed: {', '.join(AUTO_CLASSES)}"
         )
     if benchmark not in AUTO_CLASSES[auto_class]:
-        raise RecipeError(f"{source}: model.auto_class={shown(auto_class)} does not take {shown(benchmark)} data; use {wanted}")
+        raise RecipeError(
+            f"{source}: model.auto_class={shown(auto_class)} does not take {shown(benchmark)} data; use {wanted}"
+        )
     texts = {"tokenizer": TEXT_BENCHMARKS, "image_processor": IMAGE_BENCHMARKS}
     for key, benchmarks in texts.items():
         value = model.get(key)
@@ -139,7 +141,9 @@ def parse_checkpoint(
             raise RecipeError(f"{source}: model.{key} must be a Hub id or a folder path, got {shown(value)}")
     attn = model.get("attn_implementation")
     if attn is not None and (not isinstance(attn, str) or not attn):
-        raise RecipeError(f"{source}: model.attn_implementation must be a name such as 'eager' or 'sdpa', got {shown(attn)}")
+        raise RecipeError(
+            f"{source}: model.attn_implementation must be a name such as 'eager' or 'sdpa', got {shown(attn)}"
+        )
     ignore = model.get("ignore_mismatched_sizes", False)
     if not isinstance(ignore, bool):
         raise RecipeError(f"{source}: model.ignore_mismatched_sizes must be true or false, got {shown(ignore)}")
@@ -252,7 +256,8 @@ def load_pretrained_model(checkpoint: Checkpoint, overrides: Mapping[str, Any], 
         if "ignore_mismatched_sizes" not in str(failure):
             raise
         raise RecipeError(
-            f"{source}: the weights of {shown(checkpoint.pretrained)} do not fit a model for {len(config.id2label)} labels "
+            f"{source}: the weights of {shown(checkpoint.pretrained)} do not fit a model for {len(config.id2label)} "
+            "labels "
             "(its classification head has another shape); set model.ignore_mismatched_sizes: true to start a new head"
         ) from failure
     except ValueError as failure:

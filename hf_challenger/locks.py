@@ -27,6 +27,7 @@ import warnings
 from contextlib import contextmanager
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 LOCK_NAME = "_hf_challenger.lock"  #: "_" so that Trainer's push to the Hub leaves it out
 
@@ -53,31 +54,54 @@ def output_lock(folder: str | os.PathLike, enabled: bool = True) -> Iterator[Pat
 
     Folders created for the lock that are still empty at the end are removed again.
 
-    ``enabled=False`` (a process other than the main one) does nothing and yields ``None``.
+    ``enabled=False`` (a process other than the main one) takes no lock and yields ``None``; under a
+    multi-process launch every process learns whether the main one got the lock and raises with it.
 
     Raises:
         OutputFolderBusy: when another live process holds the lock.
     """
-    if not enabled:
-        yield None
-        return
     folder = Path(folder)
-    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_NAME
-    handle = _acquire(path)
-    try:
-        yield path
-    finally:
+    created = [parent for parent in (folder, *folder.parents) if not parent.exists()] if enabled else []
+    handle, refusal = None, None
+    if enabled:
+        folder.mkdir(parents=True, exist_ok=True)
         try:
-            path.unlink()  # while still locked: a waiting opener re-checks the inode (see _acquire)
+            handle = _acquire(folder / LOCK_NAME)
+        except OutputFolderBusy as busy:
+            refusal = str(busy)
+    refusal = _shared_with_all_processes(refusal)  # every process of a launch stops, not only the main one
+    if refusal is not None:
+        _release(folder, handle, created)
+        raise OutputFolderBusy(refusal)
+    try:
+        yield folder / LOCK_NAME if enabled else None
+    finally:
+        _release(folder, handle, created)
+
+
+def _release(folder: Path, handle: Any, created: list[Path]) -> None:
+    """Remove the lock file while still holding it, unlock, and remove folders made for it if empty."""
+    if handle is not None:
+        try:
+            (folder / LOCK_NAME).unlink()  # while still locked: a waiting opener re-checks the inode (_acquire)
         finally:
             handle.close()
-        for made in created:  # folders made for the lock and left empty (a run refused before writing)
-            try:
-                made.rmdir()
-            except OSError:
-                break
+    for made in created:  # folders made for the lock and left empty (a run refused before writing)
+        try:
+            made.rmdir()
+        except OSError:
+            break
+
+
+def _shared_with_all_processes(refusal: str | None) -> str | None:
+    """The main process's ``refusal`` on every process of a ``torchrun``/``accelerate`` launch."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return refusal
+    box = [refusal]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def _acquire(path: Path):

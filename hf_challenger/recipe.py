@@ -177,7 +177,8 @@ class Recipe:
         if arm is not None:
             if arm not in self.arms:
                 raise RecipeError(
-                    f"recipe {shown(self.name)} ({self.source}) has no arm {shown(arm)}; allowed: {', '.join(self.arms)}"
+                    f"recipe {shown(self.name)} ({self.source}) has no arm {shown(arm)}; allowed: "
+                    f"{', '.join(self.arms)}"
                 )
             merged.update(self.arms[arm])
         return merged
@@ -412,8 +413,8 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise RecipeError(
-            f"{path}: not UTF-8 text (byte {error.start} is {shown(raw[error.start:error.start + 1])}); save the recipe "
-            "as UTF-8"
+            f"{path}: not UTF-8 text (byte {error.start} is {raw[error.start:error.start + 1]!r}); save the "
+            "recipe as UTF-8"
         ) from None
     try:
         mapping = read_yaml(text)  # YAML 1.2 scalars (1e-4 is a float), duplicate keys refused, bounded

@@ -54,7 +54,8 @@ def overrides_lines(recipe: Recipe, runs: Sequence[RunResult]) -> list[str]:
     per_field: dict[str, set[str]] = {}
     for run in runs:
         for key, values in overridden_fields(recipe, run.arm, run.training).items():
-            text = f"{_short(values['used'])} (recipe: {_short(values['recipe']) if values['recipe'] is not None else 'default'})"
+            recipe_value = "default" if values["recipe"] is None else _short(values["recipe"])
+            text = f"{_short(values['used'])} (recipe: {recipe_value})"
             per_field.setdefault(key, set()).add(f"{text}, arm {run.arm}")
     if not per_field:
         return []

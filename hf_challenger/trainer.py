@@ -83,9 +83,10 @@ class ChallengerTrainer(Trainer):
 
     Edge cases: a micro-batch with ``n_a + n_b == 0`` (e.g. a single row) is trained unchanged and
     a warning is issued once; one whose rows are all challenged although ``fraction_a + fraction_b < 1``
-    (e.g. two rows: 1/1/0, no clean row) is trained so, warning once. A count ``N`` above a row's feature count is clamped to it (warning
-    once); a row with fewer candidate features than the count gets all its candidates (counted in
-    ``challenger_short_rows``, warning once); a fractional ``N`` applies to each row's candidates.
+    (e.g. two rows: 1/1/0, no clean row) is trained so, warning once. A count ``N`` above a row's
+    feature count is clamped to it (warning once); a row with fewer candidate features than the count
+    gets all its candidates (counted in ``challenger_short_rows``, warning once); a fractional ``N``
+    applies to each row's candidates.
     ``top_k`` above the number of classes is an error.
     """
 
@@ -197,7 +198,8 @@ class ChallengerTrainer(Trainer):
                 "challenger_input_key to the model input"
             )
         if self._at is None:
-            self._check_knobs_fit(inputs[self._input_key].dtype, f"the dtype of the attributed tensor {self._input_key!r}")
+            where = f"the dtype of the attributed tensor {self._input_key!r}"
+            self._check_knobs_fit(inputs[self._input_key].dtype, where)
         batch = inputs[self._input_key].shape[0]
         n_a, n_b = cfg.rows(batch)
         rows = n_a + n_b
@@ -317,8 +319,8 @@ class ChallengerTrainer(Trainer):
             if torch.is_tensor(sub.get(key)):
                 return sub[key]
         raise KeyError(
-            f"challenger_target_source='labels' needs the batch's labels; it has none under {sorted(self._label_keys())} "
-            f"(keys: {sorted(sub)})"
+            f"challenger_target_source='labels' needs the batch's labels; it has none under "
+            f"{sorted(self._label_keys())} (keys: {sorted(sub)})"
         )
 
     @staticmethod

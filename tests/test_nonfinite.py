@@ -75,6 +75,16 @@ def test_a_shift_that_overflows_the_gradient_stops_naming_the_gradient_norm(tmp_
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_std_units_with_a_huge_finite_pixel_stop_naming_the_overflow(tmp_path) -> None:
+    """One 3e38 pixel (finite in float32) makes the batch's std, and so the shift, inf."""
+    model = TinyConvNet(batch_norm=False)
+    args = make_args(tmp_path, challenger_perturbation_units="std")
+    trainer = InOrder(model=model, args=args, train_dataset=poisoned_images(1, 3e38))
+    with pytest.raises(NonFiniteTrainingError, match=r"step 0 the gradient norm was NaN/inf: .*overflowed.*too large"):
+        trainer.train()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

@@ -4,7 +4,8 @@
 ``load_benchmark("mnist" | "cifar10", ..., image_processor=P)``; ``T`` and ``P`` are a
 ``transformers`` tokenizer / image processor, or a Hub id or folder that
 ``AutoTokenizer`` / ``AutoImageProcessor`` loads (with ``trust_remote_code=False``: a folder
-that ships its own code is refused; load such a processor yourself and pass the object). The documents, images, labels and
+that ships its own code is refused; load such a processor yourself and pass the object). The
+documents, images, labels and
 splits are exactly those of the word-level / normalised path; only the encoding differs.
 
 Text: each document is encoded by the tokenizer with its special tokens, truncated to
