@@ -426,6 +426,7 @@ class ChallengerTrainer(Trainer):
         grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
         if grad_norm is not None and not self.args.fp16:
             norm = grad_norm if torch.is_tensor(grad_norm) else torch.tensor(float(grad_norm))
+            norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # a sharded (DTensor) norm
             self._finite.check_training(norm, self.state.global_step, self.model, {}, GRAD_NORM)  # NaN/inf: error
         return grad_norm
 
