@@ -143,7 +143,7 @@ def model_card(recipe: Recipe, result: RunResult) -> str:
         "```python",
         f"from {'hf_challenger.models' if checkpoint is None else 'transformers'} import {recipe.model_class}",
         "",
-        f'model = {recipe.model_class}.from_pretrained("path/to/this/folder")',
+        f'model = {recipe.model_class}.from_pretrained("path/to/this/folder"{_trust_argument(recipe)})',
         *_processor_lines(recipe),
         "```",
         "",
@@ -240,4 +240,14 @@ def _processor_lines(recipe: Recipe) -> list[str]:
     from .checkpoint import TEXT_BENCHMARKS
 
     auto = "AutoTokenizer" if recipe.benchmark in TEXT_BENCHMARKS else "AutoImageProcessor"
-    return [f"from transformers import {auto}", "", f'processor = {auto}.from_pretrained("path/to/this/folder")']
+    return [
+        f"from transformers import {auto}",
+        "",
+        f'processor = {auto}.from_pretrained("path/to/this/folder"{_trust_argument(recipe)})',
+    ]
+
+
+def _trust_argument(recipe: Recipe) -> str:
+    """``, trust_remote_code=True`` for a checkpoint the recipe trusted to run its own code (else empty)."""
+    trusted = recipe.checkpoint is not None and recipe.checkpoint.trust_remote_code
+    return ", trust_remote_code=True" if trusted else ""

@@ -102,3 +102,22 @@ def test_trust_remote_code_is_a_recipe_opt_in(news, tmp_path):
     assert marker.read_text() == "custom code ran"
     with pytest.raises(RecipeError, match=r"model.trust_remote_code must be true or false, got 'yes'"):
         parse_recipe(recipe_of(checkpoint, tmp_path / "c", trust_remote_code="yes"), source="r.yaml")
+
+
+def test_the_model_card_of_a_trusted_checkpoint_says_how_to_load_it(news, tmp_path):
+    import numpy as np
+
+    from hf_challenger.compare import RunResult
+    from hf_challenger.summary import model_card
+
+    run = RunResult(
+        arm="base", seed=0, output_dir=str(tmp_path), metrics={"accuracy": 1.0}, validation={}, train_runtime=1.0,
+        training={}, logits=np.zeros((1, 3)), labels=np.zeros(1),
+    )  # fmt: skip
+    checkpoint = tmp_path / "evil"
+    trusted = parse_recipe(recipe_of(checkpoint, tmp_path / "c", trust_remote_code=True))
+    assert 'from_pretrained("path/to/this/folder", trust_remote_code=True)' in model_card(trusted, run)
+    plain = parse_recipe(recipe_of(checkpoint, tmp_path / "c"))
+    assert 'from_pretrained("path/to/this/folder")' in model_card(plain, run) and "trust_remote" not in (
+        model_card(plain, run).split("## Recipe")[0]
+    )
