@@ -9,6 +9,7 @@
       image_processor: null                  # images: processor Hub id / folder (default: the checkpoint's)
       attn_implementation: sdpa              # optional: eager | sdpa | ... (transformers' choice if unset)
       ignore_mismatched_sizes: false         # true: a head of another shape is replaced by a new one
+      trust_remote_code: false               # true: run the Python code the checkpoint folder / repo ships
       config: {hidden_dropout_prob: 0.1}     # optional: attributes of the checkpoint's config to change
 
 The data come through the checkpoint's own preprocessing (:mod:`hf_challenger.data.pretrained`):
@@ -19,6 +20,10 @@ the same way for the same seed. Checked before training, each with an error nami
 and what is allowed: the auto class, a local folder without ``config.json``, config keys the
 checkpoint's config lacks, a tokenizer with more tokens than the model's input embeddings or
 a ``max_length`` beyond its position embeddings, and pixel values the model cannot take.
+
+Every config, model, tokenizer and image processor is loaded with ``trust_remote_code`` given
+explicitly (``False`` unless the recipe sets ``model.trust_remote_code: true``), so a checkpoint
+that ships its own Python code is refused instead of asking on stdin whether to run it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .fields import shown
 from .recipe import RecipeError
 
 #: Auto classes a recipe may name, with the benchmarks whose data they take.
@@ -45,6 +51,7 @@ CHECKPOINT_KEYS = (
     "image_processor",
     "attn_implementation",
     "ignore_mismatched_sizes",
+    "trust_remote_code",
     "config",
 )
 #: ``load_benchmark`` options of this package's own encodings (word vocabulary, normalisation).
@@ -63,6 +70,7 @@ class Checkpoint:
     image_processor: str | None = None
     attn_implementation: str | None = None
     ignore_mismatched_sizes: bool = False
+    trust_remote_code: bool = False
 
     @property
     def processor_source(self) -> str:
@@ -76,6 +84,7 @@ class Checkpoint:
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         out["ignore_mismatched_sizes"] = self.ignore_mismatched_sizes
+        out["trust_remote_code"] = self.trust_remote_code
         return out
 
 
@@ -98,7 +107,7 @@ def parse_checkpoint(
     if benchmark not in supported:
         raise RecipeError(
             f"{source}: model.pretrained needs a text or image benchmark ({', '.join(supported)}); got "
-            f"data.benchmark={benchmark!r}"
+            f"data.benchmark={shown(benchmark)}"
         )
     for key in WORD_LEVEL_OPTIONS:
         if key in options:
@@ -108,15 +117,17 @@ def parse_checkpoint(
             )
     pretrained = model["pretrained"]
     if not isinstance(pretrained, str) or not pretrained.strip():
-        raise RecipeError(f"{source}: model.pretrained must be a Hub id or a folder path, got {pretrained!r}")
+        raise RecipeError(f"{source}: model.pretrained must be a Hub id or a folder path, got {shown(pretrained)}")
     wanted = "AutoModelForSequenceClassification" if benchmark in TEXT_BENCHMARKS else "AutoModelForImageClassification"
     auto_class = model.get("auto_class") or wanted
     if auto_class not in AUTO_CLASSES:
         raise RecipeError(
-            f"{source}: model.auto_class={auto_class!r} is not supported; allowed: {', '.join(AUTO_CLASSES)}"
+            f"{source}: model.auto_class={shown(auto_class)} is not supported; allowed: {', '.join(AUTO_CLASSES)}"
         )
     if benchmark not in AUTO_CLASSES[auto_class]:
-        raise RecipeError(f"{source}: model.auto_class={auto_class!r} does not take {benchmark!r} data; use {wanted}")
+        raise RecipeError(
+            f"{source}: model.auto_class={shown(auto_class)} does not take {shown(benchmark)} data; use {wanted}"
+        )
     texts = {"tokenizer": TEXT_BENCHMARKS, "image_processor": IMAGE_BENCHMARKS}
     for key, benchmarks in texts.items():
         value = model.get(key)
@@ -124,16 +135,21 @@ def parse_checkpoint(
             continue
         if benchmark not in benchmarks:
             raise RecipeError(
-                f"{source}: model.{key} applies to {', '.join(benchmarks)}, not to {benchmark!r}; remove it"
+                f"{source}: model.{key} applies to {', '.join(benchmarks)}, not to {shown(benchmark)}; remove it"
             )
         if not isinstance(value, str) or not value.strip():
-            raise RecipeError(f"{source}: model.{key} must be a Hub id or a folder path, got {value!r}")
+            raise RecipeError(f"{source}: model.{key} must be a Hub id or a folder path, got {shown(value)}")
     attn = model.get("attn_implementation")
     if attn is not None and (not isinstance(attn, str) or not attn):
-        raise RecipeError(f"{source}: model.attn_implementation must be a name such as 'eager' or 'sdpa', got {attn!r}")
+        raise RecipeError(
+            f"{source}: model.attn_implementation must be a name such as 'eager' or 'sdpa', got {shown(attn)}"
+        )
     ignore = model.get("ignore_mismatched_sizes", False)
     if not isinstance(ignore, bool):
-        raise RecipeError(f"{source}: model.ignore_mismatched_sizes must be true or false, got {ignore!r}")
+        raise RecipeError(f"{source}: model.ignore_mismatched_sizes must be true or false, got {shown(ignore)}")
+    trust = model.get("trust_remote_code", False)
+    if not isinstance(trust, bool):
+        raise RecipeError(f"{source}: model.trust_remote_code must be true or false, got {shown(trust)}")
     return Checkpoint(
         pretrained=pretrained,
         auto_class=auto_class,
@@ -141,6 +157,7 @@ def parse_checkpoint(
         image_processor=model.get("image_processor"),
         attn_implementation=attn,
         ignore_mismatched_sizes=ignore,
+        trust_remote_code=trust,
     )
 
 
@@ -151,9 +168,22 @@ def check_local_checkpoint(path: str, source: str) -> None:
         return
     if not folder.is_dir() or not (folder / "config.json").is_file():
         raise RecipeError(
-            f"{source}: model.pretrained={path!r} is a local path without a config.json; it must be a folder "
+            f"{source}: model.pretrained={shown(path)} is a local path without a config.json; it must be a folder "
             "written by save_pretrained (config.json plus the weights) or a Hub id"
         )
+
+
+def remote_code_hint(failure: BaseException) -> str:
+    """The text of a loading error; transformers refusing a checkpoint's own code is said in one line
+    with the recipe key that allows it."""
+    text = str(failure)
+    if "trust_remote_code" in text:
+        return (
+            "it ships its own Python code (an auto_map in its config), which hf-challenger does not run by default "
+            "(trust_remote_code=False); set model.trust_remote_code: true in the recipe only if you have read and "
+            "trust that code"
+        )
+    return text
 
 
 def load_processor(checkpoint: Checkpoint, benchmark: str) -> Any:
@@ -162,7 +192,8 @@ def load_processor(checkpoint: Checkpoint, benchmark: str) -> Any:
 
     resolve = resolve_tokenizer if benchmark in TEXT_BENCHMARKS else resolve_image_processor
     local = Path(checkpoint.processor_source).expanduser()
-    return resolve(str(local) if local.exists() else checkpoint.processor_source)
+    source = str(local) if local.exists() else checkpoint.processor_source
+    return resolve(source, trust_remote_code=checkpoint.trust_remote_code)
 
 
 def checkpoint_config(
@@ -173,19 +204,20 @@ def checkpoint_config(
 
     check_local_checkpoint(checkpoint.pretrained, source)
     try:
-        config = AutoConfig.from_pretrained(checkpoint.pretrained)
+        config = AutoConfig.from_pretrained(checkpoint.pretrained, trust_remote_code=checkpoint.trust_remote_code)
     except (OSError, ValueError) as failure:
         raise RecipeError(
-            f"{source}: could not load the config of model.pretrained={checkpoint.pretrained!r}: {failure}"
+            f"{source}: could not load the config of model.pretrained={shown(checkpoint.pretrained)}: "
+            f"{remote_code_hint(failure)}"
         ) from failure
     known = set(config.to_dict()) | set(DATA_CONFIG_KEYS)
     for key, value in overrides.items():
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = f" (did you mean {shown(close[0])}?)" if close else ""
             raise RecipeError(
                 f"{source}: model.config.{key} is not an attribute of the {type(config).__name__} of "
-                f"{checkpoint.pretrained!r}{hint}"
+                f"{shown(checkpoint.pretrained)}{hint}"
             )
         setattr(config, key, value)
     label_names = list(metadata.get("label_names") or [])
@@ -210,7 +242,11 @@ def load_pretrained_model(checkpoint: Checkpoint, overrides: Mapping[str, Any], 
 
     metadata = get_metadata(datasets)
     config = checkpoint_config(checkpoint, overrides, metadata, source)
-    kwargs: dict[str, Any] = {"config": config, "ignore_mismatched_sizes": checkpoint.ignore_mismatched_sizes}
+    kwargs: dict[str, Any] = {
+        "config": config,
+        "ignore_mismatched_sizes": checkpoint.ignore_mismatched_sizes,
+        "trust_remote_code": checkpoint.trust_remote_code,
+    }
     if checkpoint.attn_implementation is not None:
         kwargs["attn_implementation"] = checkpoint.attn_implementation
     auto = getattr(transformers, checkpoint.auto_class)
@@ -220,12 +256,13 @@ def load_pretrained_model(checkpoint: Checkpoint, overrides: Mapping[str, Any], 
         if "ignore_mismatched_sizes" not in str(failure):
             raise
         raise RecipeError(
-            f"{source}: the weights of {checkpoint.pretrained!r} do not fit a model for {len(config.id2label)} labels "
+            f"{source}: the weights of {shown(checkpoint.pretrained)} do not fit a model for {len(config.id2label)} "
+            "labels "
             "(its classification head has another shape); set model.ignore_mismatched_sizes: true to start a new head"
         ) from failure
     except ValueError as failure:
         raise RecipeError(
-            f"{source}: could not load model.pretrained={checkpoint.pretrained!r}: {failure}"
+            f"{source}: could not load model.pretrained={shown(checkpoint.pretrained)}: {remote_code_hint(failure)}"
         ) from failure
     if "tokenizer" in metadata:
         check_tokenizer_fits(model, metadata["tokenizer"], source)
@@ -239,7 +276,7 @@ def check_tokenizer_fits(model: Any, tokenizer: Mapping[str, Any], source: str) 
     rows = model.get_input_embeddings().weight.shape[0]
     if tokenizer["vocab_size"] > rows:
         raise RecipeError(
-            f"{source}: the tokenizer {tokenizer['name_or_path']!r} has {tokenizer['vocab_size']} tokens but the "
+            f"{source}: the tokenizer {shown(tokenizer['name_or_path'])} has {tokenizer['vocab_size']} tokens but the "
             f"model's input embeddings have {rows} rows; use the checkpoint's own tokenizer (or one of at most "
             f"{rows} tokens)"
         )

@@ -11,7 +11,9 @@
 arm's own overrides still win over it (an arm is defined by what it changes).
 
 Both commands run unchanged under ``accelerate launch`` and ``torchrun``: every process
-trains (data parallel), only the main process writes tables, figures and prints. On a
+trains (data parallel), only the main process writes tables, figures and prints. Each command
+holds a lock on its output folder while it runs (:mod:`hf_challenger.locks`): a second run into
+the same folder is refused, naming the run that holds it. On a
 machine without GPUs a multi-process launch trains with ``use_cpu=True`` (gloo).
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 DESCRIPTION = "Attribution-guided training (Challenger, arXiv 2205.15094) for the Hugging Face Trainer."
@@ -88,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from accelerate import PartialState
 
     from .build import build_training_arguments, load_recipe_data, parse_overrides
+    from .locks import OutputFolderBusy, output_lock
     from .compare import parse_seeds, run_comparison, run_training_values, select_arms, train_and_evaluate
     from .preflight import check_runs
     from .recipe import RecipeError, load_recipe
@@ -119,15 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-    try:  # the data, the model and each Challenger arm's first step are checked before any run trains
-        if options.command == "compare":
-            run_comparison(recipe, seeds, output_dir, arms=arms, overrides=overrides, quiet=not options.verbose)
-            return 0
-        datasets = load_recipe_data(recipe)
-        check_runs(recipe, [(options.arm, values)], datasets)
-    except RecipeError as error:
-        parser.exit(2, f"hf-challenger {options.command}: error: {error}\n")
-    result = train_and_evaluate(recipe, options.arm, values, datasets, quiet=False)
+    with ExitStack() as stack:
+        try:  # the data, the model and each Challenger arm's first step are checked before any run trains
+            if options.command == "compare":
+                run_comparison(recipe, seeds, output_dir, arms=arms, overrides=overrides, quiet=not options.verbose)
+                return 0
+            stack.enter_context(output_lock(run_dir, enabled=PartialState().is_main_process))  # one run per folder
+            datasets = load_recipe_data(recipe)
+            check_runs(recipe, [(options.arm, values)], datasets)
+        except (RecipeError, OutputFolderBusy) as error:
+            parser.exit(2, f"hf-challenger {options.command}: error: {error}\n")
+        result = train_and_evaluate(recipe, options.arm, values, datasets, quiet=False)
     if PartialState().is_main_process:
         task = "multi_label" if result.labels.ndim == 2 else "single_label"
         print(f"\n{recipe.name}: test metrics\n{format_table(summarize([result]), task)}\nSaved to {run_dir}")

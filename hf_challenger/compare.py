@@ -4,8 +4,9 @@ per arm and seed.
 
 Layout of ``output_dir`` after :func:`run_comparison`::
 
-    results.json              recipe, data summary, per-run metrics, per-arm mean/std
-    results.md                the table in Markdown, with the data summary
+    results.json              recipe, data summary, per-run metrics and training fields used (with
+                              ``overridden``: fields whose value is not the recipe's), per-arm mean/std
+    results.md                the table in Markdown, with the data summary and the overridden fields
     attribution_maps.png      test inputs and their LRP relevance per arm (positive red, negative blue)
     reliability_diagrams.png  top-label reliability diagram per arm (test predictions of all seeds)
     <arm>/seed-<n>/           save_pretrained model (config.json, model.safetensors), training_args.bin,
@@ -42,9 +43,18 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from .build import build_model, build_trainer, build_training_arguments, load_recipe_data
 from .figures import attribution_figure, reliability_figure
+from .locks import output_lock
 from .preflight import check_runs
 from .recipe import Recipe
-from .summary import jsonable, write_run_files, describe_data, format_table, summarize
+from .summary import (
+    describe_data,
+    format_table,
+    jsonable,
+    overridden_fields,
+    overrides_lines,
+    summarize,
+    write_run_files,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,10 +117,13 @@ def parse_seeds(value: str | int | Sequence[int]) -> list[int]:
 
 
 def select_arms(recipe: Recipe, arms: str | Sequence[str] | None) -> list[str]:
-    """The arms to run: all of the recipe's (``None``), or the named ones in the given order."""
+    """The arms to run: all of the recipe's (``None``), or the named ones in the given order (each once)."""
     if arms is None:
         return list(recipe.arms)
     names = [a.strip() for a in arms.split(",")] if isinstance(arms, str) else list(arms)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"arms must be distinct (each arm's runs share one folder); {repeated} given more than once")
     unknown = [name for name in names if name not in recipe.arms]
     if unknown or not names:
         raise ValueError(f"recipe {recipe.name!r} has no arm(s) {unknown or names}; allowed: {', '.join(recipe.arms)}")
@@ -246,6 +259,7 @@ def run_comparison(
     Raises:
         RecipeError: before the first run, when any arm's arguments, or its first Challenger step on
             the model and data, would fail (:func:`hf_challenger.preflight.check_runs`).
+        OutputFolderBusy: when another live run holds ``output_dir`` (:mod:`hf_challenger.locks`).
     """
     from accelerate import PartialState
 
@@ -254,31 +268,32 @@ def run_comparison(
     seeds = parse_seeds(list(seeds))
     output_dir = Path(output_dir)
     is_main = PartialState().is_main_process
-    datasets = load_recipe_data(recipe)
-    data_text = describe_data(recipe, datasets)
-    if is_main:
-        print(data_text, flush=True)
-    jobs = [(arm, seed) for arm in arms for seed in seeds]
-    planned = {
-        (arm, seed): run_training_values(recipe, arm, seed, output_dir / arm / f"seed-{seed}", overrides)
-        for arm, seed in jobs
-    }
-    check_runs(recipe, [(arm, planned[arm, seed]) for arm, seed in jobs], datasets)  # before any run trains
-    runs: list[RunResult] = []
-    bar = tqdm(jobs, desc=f"{recipe.name}: arms x seeds", unit="run", disable=not is_main)
-    for arm, seed in bar:
-        bar.set_postfix_str(f"{arm} seed {seed}")
-        runs.append(train_and_evaluate(recipe, arm, planned[arm, seed], datasets, quiet))
-    bar.close()
-    summary = summarize(runs)
-    task = "multi_label" if runs[0].labels.ndim == 2 else "single_label"
-    table = format_table(summary, task)
-    wall_time = time.perf_counter() - start
-    files: dict[str, str] = {}
-    if is_main:
-        files = _write_outputs(recipe, runs, summary, task, data_text, datasets["test"], output_dir, wall_time)
-        print(f"\n{recipe.name}: test metrics, mean ± std over {len(seeds)} seed(s)\n{table}", flush=True)
-        print(f"Wall time {wall_time:.0f} s. Results: {output_dir}", flush=True)
+    with output_lock(output_dir, enabled=is_main):  # one run per output folder
+        datasets = load_recipe_data(recipe)
+        data_text = describe_data(recipe, datasets)
+        if is_main:
+            print(data_text, flush=True)
+        jobs = [(arm, seed) for arm in arms for seed in seeds]
+        planned = {
+            (arm, seed): run_training_values(recipe, arm, seed, output_dir / arm / f"seed-{seed}", overrides)
+            for arm, seed in jobs
+        }
+        check_runs(recipe, [(arm, planned[arm, seed]) for arm, seed in jobs], datasets)  # before any run trains
+        runs: list[RunResult] = []
+        bar = tqdm(jobs, desc=f"{recipe.name}: arms x seeds", unit="run", disable=not is_main)
+        for arm, seed in bar:
+            bar.set_postfix_str(f"{arm} seed {seed}")
+            runs.append(train_and_evaluate(recipe, arm, planned[arm, seed], datasets, quiet))
+        bar.close()
+        summary = summarize(runs)
+        task = "multi_label" if runs[0].labels.ndim == 2 else "single_label"
+        table = format_table(summary, task)
+        wall_time = time.perf_counter() - start
+        files: dict[str, str] = {}
+        if is_main:
+            files = _write_outputs(recipe, runs, summary, task, data_text, datasets["test"], output_dir, wall_time)
+            print(f"\n{recipe.name}: test metrics, mean ± std over {len(seeds)} seed(s)\n{table}", flush=True)
+            print(f"Wall time {wall_time:.0f} s. Results: {output_dir}", flush=True)
     return Comparison(task=task, summary=summary, runs=runs, table=table, files=files, wall_time=wall_time)
 
 
@@ -312,6 +327,8 @@ def _write_outputs(
                 "test": run.metrics,
                 "validation": run.validation,
                 "train_runtime": run.train_runtime,
+                "training": run.training,
+                "overridden": overridden_fields(recipe, run.arm, run.training),
             }
             for run in runs
         ],
@@ -328,6 +345,7 @@ def _write_outputs(
         "",
         format_table(summary, task, markdown=True),
         "",
+        *overrides_lines(recipe, runs),
         f"Wall time: {wall_time:.0f} s.",
         "",
     ]

@@ -19,6 +19,7 @@ PERTURBATION_UNITS = ("absolute", "std")
 BUILTIN_TARGETS = ("input", "embeddings")
 ATTENTION_RULES = ("attnlrp", "cp")
 UNKNOWN_LAYER_POLICIES = ("error", "gradient")
+TARGET_SOURCES = ("predicted", "labels")
 
 
 def parse_num_features(value: int | float | str, name: str = "num_features") -> int | float:
@@ -71,6 +72,10 @@ class ChallengerConfig:
         top_k: each challenged row attributes a class drawn uniformly from its ``top_k`` largest
             logits (paper: 5 vision, 10 text and ECG). Must be >= 1 and at most the number of
             classes (checked at the first step; more is an error, not clamped).
+        target_source: where the attributed class of a challenged row comes from: ``"predicted"``
+            (the paper: drawn from the row's ``top_k`` largest logits, also for multi-label heads,
+            whose labels are then not used) or ``"labels"`` (the row's true class; multi-label: drawn
+            uniformly from its positive labels, and from the predicted top-K for a row without any).
         num_features: ``N``, the features changed per challenged row: an ``int`` count, or a
             ``float`` fraction in (0, 1] of each row's candidate features (its attributed features
             less padding and features outside the trainer's ``feature_mask``; rounded half up, at
@@ -121,6 +126,7 @@ class ChallengerConfig:
     """
 
     top_k: int = 5
+    target_source: str = "predicted"
     num_features: int | float = 0.05
     alpha: float = 0.5
     beta: float = 0.5
@@ -156,6 +162,7 @@ class ChallengerConfig:
                 f"{self.fraction_a + self.fraction_b}"
             )
         _check_choice("selection", self.selection, SELECTIONS)
+        _check_choice("target_source", self.target_source, TARGET_SOURCES)
         _check_choice("perturbation", self.perturbation, PERTURBATIONS)
         _check_choice("perturbation_units", self.perturbation_units, PERTURBATION_UNITS)
         if self.perturbation_units == "std" and self.perturbation != "challenger":

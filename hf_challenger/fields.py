@@ -20,9 +20,22 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import reprlib
 import types
 import typing
 from typing import Any
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 200, 200, 60
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxset = _SHOWN.maxdict = 8
+_SHOWN.maxlevel = 3
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for error messages, bounded: long text cut to 200 characters, containers to 8
+    items and 3 levels (``...`` marks what is left out), so a huge value never reaches a message."""
+    return _SHOWN.repr(value)
+
 
 _TRUE = ("yes", "true", "t", "y", "1")
 _FALSE = ("no", "false", "f", "n", "0")
@@ -38,7 +51,7 @@ def parse_bool(name: str, value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
     raise ValueError(
-        f"{name} must be a bool (true/false, yes/no, t/f, y/n, 1/0, any case); got {value!r}"
+        f"{name} must be a bool (true/false, yes/no, t/f, y/n, 1/0, any case); got {shown(value)}"
         + _type_note(value)
     )
 
@@ -46,7 +59,7 @@ def parse_bool(name: str, value: Any) -> bool:
 def parse_int(name: str, value: Any) -> int:
     """``value`` as an int (see the module docstring); raises ``ValueError`` naming ``name``."""
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer; got the bool {value!r}")
+        raise ValueError(f"{name} must be an integer; got the bool {shown(value)}")
     if isinstance(value, int):
         return value
     if hasattr(value, "__index__") and not isinstance(value, (str, float)):  # numpy integers
@@ -56,14 +69,14 @@ def parse_int(name: str, value: Any) -> int:
             return int(value.strip())
         except ValueError:
             pass
-    raise ValueError(f"{name} must be an integer; got {value!r}" + _type_note(value))
+    raise ValueError(f"{name} must be an integer; got {shown(value)}" + _type_note(value))
 
 
 def parse_float(name: str, value: Any, *, finite: bool = True) -> float | int:
     """``value`` as a number (an int stays an int), finite unless ``finite=False`` (the caller then
     checks the range itself); raises ``ValueError`` naming ``name``."""
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be a finite number; got the bool {value!r}")
+        raise ValueError(f"{name} must be a finite number; got the bool {shown(value)}")
     number: float | int | None = None
     if isinstance(value, int):
         number = value
@@ -75,9 +88,9 @@ def parse_float(name: str, value: Any, *, finite: bool = True) -> float | int:
         except ValueError:
             number = None
     if number is None:
-        raise ValueError(f"{name} must be a finite number; got {value!r}" + _type_note(value))
+        raise ValueError(f"{name} must be a finite number; got {shown(value)}" + _type_note(value))
     if finite and not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
+        raise ValueError(f"{name} must be a finite number; got {shown(value)}")
     return number
 
 
@@ -111,7 +124,7 @@ def check_value(name: str, value: Any, hint: Any) -> Any:
     scalar, _ = _scalar_of(hint)
     if scalar is not None:  # the scalar reader's message says what is wrong with the value
         return parse_field(name, value, hint)
-    raise ValueError(f"{name} must be {_describe(hint)}; got {value!r}" + _type_note(value))
+    raise ValueError(f"{name} must be {_describe(hint)}; got {shown(value)}" + _type_note(value))
 
 
 def _match(value: Any, hint: Any) -> tuple[bool, Any]:

@@ -36,14 +36,15 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
     from .build import model_class_of
 
     tokenizer, collate = None, default_data_collator
-    load_options = {}
+    trust = recipe.checkpoint is not None and recipe.checkpoint.trust_remote_code
+    load_options: dict[str, Any] = {"trust_remote_code": trust}
     if recipe.checkpoint is not None:
         if recipe.checkpoint.attn_implementation is not None:
             load_options["attn_implementation"] = recipe.checkpoint.attn_implementation
         if "input_ids" in test_dataset.column_names:
             from transformers import AutoTokenizer, DataCollatorWithPadding
 
-            tokenizer = AutoTokenizer.from_pretrained(run.output_dir)
+            tokenizer = AutoTokenizer.from_pretrained(run.output_dir, trust_remote_code=trust)
             collate = DataCollatorWithPadding(tokenizer)
     model = model_class_of(recipe).from_pretrained(run.output_dir, **load_options)
     model.eval()

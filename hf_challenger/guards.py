@@ -1,4 +1,5 @@
-"""Checks of what ChallengerTrainer is handed: the training set and the saved RNG state file."""
+"""Checks of what ChallengerTrainer is handed: the training set (rows, label column) and the saved RNG
+state file."""
 
 from __future__ import annotations
 
@@ -32,6 +33,46 @@ def refuse_empty_dataset(dataset: Any) -> None:
         f"the training set, {name}{where} has 0 rows: nothing to train on. Check the data folder, the split and "
         "any filtering or subset size that produced it"
     )
+
+
+#: ``datasets`` value dtypes that are not numbers (a label column of these is refused).
+_TEXT_DTYPES = ("string", "large_string", "binary", "large_binary")
+
+
+def refuse_bad_label_column(dataset: Any, label_names: list[str]) -> None:
+    """Raise ``ValueError`` naming the column and its type when a label column of ``dataset`` is not numeric.
+
+    A ``datasets.Dataset`` is checked by its features (strings, bytes, or lists of them are refused;
+    ``ClassLabel``, integers, floats and lists of numbers pass); any other dataset by its first row.
+    ``Trainer``'s default collators drop string values silently, so such a column would reach the model
+    as no labels at all ("the model did not return a loss").
+    """
+    features = getattr(dataset, "features", None)
+    if isinstance(features, dict):
+        for name in label_names:
+            if name in features:
+                kind = features[name]
+                inner = getattr(kind, "feature", kind)  # List / Sequence of values
+                if getattr(inner, "dtype", None) in _TEXT_DTYPES:
+                    raise ValueError(
+                        f"the training set's label column {name!r} holds {inner.dtype} values ({kind}); labels must "
+                        "be class ids (integers or a ClassLabel), floats (regression) or lists of 0/1 (multi-label). "
+                        "Map the names to ids first, e.g. dataset.class_encode_column(name)"
+                    )
+        return
+    try:
+        first = dataset[0] if dataset is not None and len(dataset) > 0 else None
+    except (TypeError, KeyError, IndexError):
+        return  # not indexable by position: nothing to look at before training
+    if isinstance(first, dict):
+        for name in label_names:
+            value = first.get(name)
+            head = value[0] if isinstance(value, (list, tuple)) and value else value
+            if isinstance(head, (str, bytes)):
+                raise ValueError(
+                    f"the training set's label column {name!r} holds {type(value).__name__} values (row 0: "
+                    f"{str(value)[:50]!r}); labels must be class ids, floats or lists of 0/1"
+                )
 
 
 def load_generator_state(path: str, generator: torch.Generator) -> None:

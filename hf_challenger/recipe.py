@@ -57,14 +57,15 @@ from typing import Any
 import yaml
 
 from .recipe_types import hints_of, typed, typed_training, typed_values
-from .yaml_reader import read_yaml
+from .fields import shown
+from .yaml_reader import RecipeLimitError, read_yaml
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "data", "training", "mixup", "evaluation", "arms")
 REQUIRED_KEYS = ("name", "model", "data", "training")
 MODEL_KEYS = ("class", "config", "glove_path")
 #: Keys of a ``model`` section that finetunes a checkpoint (see :mod:`hf_challenger.checkpoint`).
 CHECKPOINT_ONLY_KEYS = ("pretrained", "auto_class", "tokenizer", "image_processor", "attn_implementation",
-                        "ignore_mismatched_sizes")
+                        "ignore_mismatched_sizes", "trust_remote_code")
 #: ``load_benchmark`` options a recipe sets through the ``model`` section, not ``data.options``.
 PROCESSOR_OPTIONS = ("tokenizer", "image_processor")
 DATA_KEYS = ("benchmark", "options", "train_per_class", "subset_seed", "train_per_class_strict")
@@ -176,7 +177,8 @@ class Recipe:
         if arm is not None:
             if arm not in self.arms:
                 raise RecipeError(
-                    f"recipe {self.name!r} ({self.source}) has no arm {arm!r}; allowed: {', '.join(self.arms)}"
+                    f"recipe {shown(self.name)} ({self.source}) has no arm {shown(arm)}; allowed: "
+                    f"{', '.join(self.arms)}"
                 )
             merged.update(self.arms[arm])
         return merged
@@ -194,13 +196,13 @@ def training_field_names() -> tuple[str, ...]:
 
 def unknown_key_error(where: str, key: Any, allowed: Sequence[str], source: str) -> RecipeError:
     close = difflib.get_close_matches(str(key), list(allowed), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return RecipeError(f"{source}: unknown key {where}{key!r}{hint}; allowed keys: {', '.join(allowed)}")
+    hint = f" (did you mean {shown(close[0])}?)" if close else ""
+    return RecipeError(f"{source}: unknown key {where}{shown(key)}{hint}; allowed keys: {', '.join(allowed)}")
 
 
 def _check_keys(section: Any, where: str, allowed: Sequence[str], source: str) -> dict[str, Any]:
     if not isinstance(section, Mapping):
-        raise RecipeError(f"{source}: {where.rstrip('.') or 'the recipe'} must be a mapping, got {section!r}")
+        raise RecipeError(f"{source}: {where.rstrip('.') or 'the recipe'} must be a mapping, got {shown(section)}")
     for key in section:
         if key not in allowed:
             raise unknown_key_error(where, key, allowed, source)
@@ -238,7 +240,7 @@ def config_keys(model_class: type) -> tuple[str, ...]:
 
 def _positive_int(value: Any, where: str, source: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RecipeError(f"{source}: {where} must be an integer >= 1, got {value!r}")
+        raise RecipeError(f"{source}: {where} must be an integer >= 1, got {shown(value)}")
     return value
 
 
@@ -256,10 +258,10 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
         )
     name = top["name"]
     if not isinstance(name, str) or not _NAME.match(name):
-        raise RecipeError(f"{source}: name must be letters, digits, '_', '-' or '.', got {name!r}")
+        raise RecipeError(f"{source}: name must be letters, digits, '_', '-' or '.', got {shown(name)}")
     description = top.get("description") or ""
     if not isinstance(description, str):
-        raise RecipeError(f"{source}: description must be text, got {description!r}")
+        raise RecipeError(f"{source}: description must be text, got {shown(description)}")
 
     model = _check_keys(top["model"], "model.", MODEL_KEYS + CHECKPOINT_ONLY_KEYS, source)
     data = _check_keys(top["data"], "data.", DATA_KEYS, source)
@@ -268,7 +270,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
 
     if benchmark not in BENCHMARKS:
         raise RecipeError(
-            f"{source}: data.benchmark={benchmark!r} is not a benchmark; allowed: {', '.join(BENCHMARKS)}"
+            f"{source}: data.benchmark={shown(benchmark)} is not a benchmark; allowed: {', '.join(BENCHMARKS)}"
         )
     options = data.get("options") or {}
     allowed_options = ("data_dir", *(key for key in benchmark_options(benchmark) if key not in PROCESSOR_OPTIONS))
@@ -281,16 +283,16 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
         per_class = _positive_int(per_class, "data.train_per_class", source)
     subset_seed = data.get("subset_seed", 0)
     if isinstance(subset_seed, bool) or not isinstance(subset_seed, int) or subset_seed < 0:
-        raise RecipeError(f"{source}: data.subset_seed must be an integer >= 0, got {subset_seed!r}")
+        raise RecipeError(f"{source}: data.subset_seed must be an integer >= 0, got {shown(subset_seed)}")
     strict = data.get("train_per_class_strict", True)
     if not isinstance(strict, bool):
-        raise RecipeError(f"{source}: data.train_per_class_strict must be true or false, got {strict!r}")
+        raise RecipeError(f"{source}: data.train_per_class_strict must be true or false, got {shown(strict)}")
 
     allowed_training = training_field_names()
     training = top["training"] or {}
     if not isinstance(training, Mapping):
         raise RecipeError(
-            f"{source}: training must be a mapping of ChallengerTrainingArguments fields, got {training!r}"
+            f"{source}: training must be a mapping of ChallengerTrainingArguments fields, got {shown(training)}"
         )
     training = _check_training_keys(training, "training.", source, allowed_training)
 
@@ -309,17 +311,17 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     raw_arms = top.get("arms") or {"challenger": {}}
     if not isinstance(raw_arms, Mapping) or not raw_arms:
         raise RecipeError(
-            f"{source}: arms must be a non-empty mapping of arm name -> training overrides, got {raw_arms!r}"
+            f"{source}: arms must be a non-empty mapping of arm name -> training overrides, got {shown(raw_arms)}"
         )
     arms: dict[str, dict[str, Any]] = {}
     for arm, overrides in raw_arms.items():
         if not isinstance(arm, str) or not _NAME.match(arm):
             raise RecipeError(
-                f"{source}: arm name {arm!r} must be letters, digits, '_', '-' or '.' (it names a folder)"
+                f"{source}: arm name {shown(arm)} must be letters, digits, '_', '-' or '.' (it names a folder)"
             )
         overrides = overrides or {}
         if not isinstance(overrides, Mapping):
-            raise RecipeError(f"{source}: arms.{arm} must be a mapping of training overrides, got {overrides!r}")
+            raise RecipeError(f"{source}: arms.{arm} must be a mapping of training overrides, got {shown(overrides)}")
         overrides = _check_training_keys(overrides, f"arms.{arm}.", source, allowed_training)
         for key in RUNNER_FIELDS:
             if key in overrides:
@@ -356,7 +358,7 @@ def _parse_model(
         checkpoint = parse_checkpoint(model, benchmark, options, source)
         config = model.get("config") or {}
         if not isinstance(config, Mapping):
-            raise RecipeError(f"{source}: model.config must be a mapping of config attributes, got {config!r}")
+            raise RecipeError(f"{source}: model.config must be a mapping of config attributes, got {shown(config)}")
         return checkpoint, checkpoint.auto_class, dict(config), None
     for key in CHECKPOINT_ONLY_KEYS:
         if key in model:
@@ -365,7 +367,7 @@ def _parse_model(
     class_name = model.get("class")
     if class_name not in classes:
         raise RecipeError(
-            f"{source}: model.class={class_name!r} is not a model of hf_challenger.models; allowed: "
+            f"{source}: model.class={shown(class_name)} is not a model of hf_challenger.models; allowed: "
             f"{', '.join(sorted(classes))} (or model.pretrained: a checkpoint)"
         )
     config = _check_keys(model.get("config") or {}, "model.config.", config_keys(classes[class_name]), source)
@@ -373,7 +375,7 @@ def _parse_model(
     config = typed(typed_values, config, hints, "model.config.", source=source, error=RecipeError)
     glove_path = model.get("glove_path")
     if glove_path is not None and not isinstance(glove_path, str):
-        raise RecipeError(f"{source}: model.glove_path must be a file path or null, got {glove_path!r}")
+        raise RecipeError(f"{source}: model.glove_path must be a file path or null, got {shown(glove_path)}")
     return None, class_name, config, glove_path
 
 
@@ -385,11 +387,11 @@ def _parse_evaluation(section: Any, source: str) -> Evaluation:
     n_resamples = section.get("n_resamples", 0)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 0:
         raise RecipeError(
-            f"{source}: evaluation.n_resamples must be an integer >= 0 (0: no interval), got {n_resamples!r}"
+            f"{source}: evaluation.n_resamples must be an integer >= 0 (0: no interval), got {shown(n_resamples)}"
         )
     confidence = section.get("confidence", 0.9)
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise RecipeError(f"{source}: evaluation.confidence must lie in (0, 1), got {confidence!r}")
+        raise RecipeError(f"{source}: evaluation.confidence must lie in (0, 1), got {shown(confidence)}")
     return Evaluation(**section)
 
 
@@ -398,15 +400,26 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
 
     Raises:
         FileNotFoundError: naming the file when it does not exist.
-        RecipeError: naming the file for YAML syntax errors and schema violations.
+        RecipeError: naming the file for a directory, text that is not UTF-8, YAML syntax errors, nesting
+            or aliases beyond :mod:`hf_challenger.yaml_reader`'s bounds, and schema violations.
     """
     path = Path(path)
+    if path.is_dir():
+        raise RecipeError(f"{path} is a directory; pass a recipe YAML file (see recipes/)")
     if not path.is_file():
         raise FileNotFoundError(f"recipe file {path} does not exist")
+    raw = path.read_bytes()
     try:
-        with open(path, encoding="utf-8") as stream:
-            mapping = read_yaml(stream)  # YAML 1.2 scalars (1e-4 is a float), duplicate keys refused
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RecipeError(
+            f"{path}: not UTF-8 text (byte {error.start} is {raw[error.start:error.start + 1]!r}); save the "
+            "recipe as UTF-8"
+        ) from None
+    try:
+        mapping = read_yaml(text)  # YAML 1.2 scalars (1e-4 is a float), duplicate keys refused, bounded
+    except RecipeLimitError as error:
+        raise RecipeError(f"{path}: {error}") from None
     except yaml.YAMLError as error:
         raise RecipeError(f"{path}: not valid YAML: {error}") from error
     return parse_recipe(mapping, source=str(path))
-

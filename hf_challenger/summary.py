@@ -33,12 +33,55 @@ COLUMNS: dict[str, tuple[tuple[str, str, float, int], ...]] = {
 }
 
 
+#: Fields the runner sets per run (reported on their own), never counted as overrides.
+_RUNNER_SET = ("seed", "output_dir", "hub_model_id")
+
+
+def overridden_fields(recipe: Recipe, arm: str | None, used: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Training fields whose value in ``used`` (what the run trained with) is not the recipe's for ``arm``
+    (``training`` section plus the arm's own overrides): ``{field: {"used": ..., "recipe": ...}}``, the
+    recipe's value ``None`` where it leaves the field at its default."""
+    planned = recipe.arm_training(arm if arm in recipe.arms else None)
+    return {
+        key: {"used": value, "recipe": planned.get(key)}
+        for key, value in used.items()
+        if key not in _RUNNER_SET and (key not in planned or planned[key] != value)
+    }
+
+
+def overrides_lines(recipe: Recipe, runs: Sequence[RunResult]) -> list[str]:
+    """Markdown lines naming each field the runs used with another value than the recipe's (empty if none)."""
+    per_field: dict[str, set[str]] = {}
+    for run in runs:
+        for key, values in overridden_fields(recipe, run.arm, run.training).items():
+            recipe_value = "default" if values["recipe"] is None else _short(values["recipe"])
+            text = f"{_short(values['used'])} (recipe: {recipe_value})"
+            per_field.setdefault(key, set()).add(f"{text}, arm {run.arm}")
+    if not per_field:
+        return []
+    lines = ["Settings overridden on the command line (the runs used these, not the recipe's values):", ""]
+    for key, texts in per_field.items():
+        arms = sorted(texts)
+        values = {text.rsplit(", arm ", 1)[0] for text in arms}
+        if len(values) == 1 and len(arms) == len({run.arm for run in runs}):
+            lines.append(f"- `{key}`: {values.pop()}, all arms")
+        else:
+            lines += [f"- `{key}`: {text}" for text in arms]
+    return lines + [""]
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _run_record(recipe: Recipe, result: RunResult) -> dict[str, Any]:
     return {
         "recipe": recipe.to_dict(),
         "arm": result.arm,
         "seed": result.seed,
         "training": jsonable(result.training),
+        "overridden": jsonable(overridden_fields(recipe, result.arm, result.training)),
     }
 
 
@@ -100,7 +143,7 @@ def model_card(recipe: Recipe, result: RunResult) -> str:
         "```python",
         f"from {'hf_challenger.models' if checkpoint is None else 'transformers'} import {recipe.model_class}",
         "",
-        f'model = {recipe.model_class}.from_pretrained("path/to/this/folder")',
+        f'model = {recipe.model_class}.from_pretrained("path/to/this/folder"{_trust_argument(recipe)})',
         *_processor_lines(recipe),
         "```",
         "",
@@ -197,4 +240,14 @@ def _processor_lines(recipe: Recipe) -> list[str]:
     from .checkpoint import TEXT_BENCHMARKS
 
     auto = "AutoTokenizer" if recipe.benchmark in TEXT_BENCHMARKS else "AutoImageProcessor"
-    return [f"from transformers import {auto}", "", f'processor = {auto}.from_pretrained("path/to/this/folder")']
+    return [
+        f"from transformers import {auto}",
+        "",
+        f'processor = {auto}.from_pretrained("path/to/this/folder"{_trust_argument(recipe)})',
+    ]
+
+
+def _trust_argument(recipe: Recipe) -> str:
+    """``, trust_remote_code=True`` for a checkpoint the recipe trusted to run its own code (else empty)."""
+    trusted = recipe.checkpoint is not None and recipe.checkpoint.trust_remote_code
+    return ", trust_remote_code=True" if trusted else ""

@@ -26,17 +26,20 @@ from .challenge import (
     candidate_mask,
     challenge_shift,
     coin_flips,
+    draw_label_targets,
     draw_topk_targets,
     input_key_of,
     select_features,
 )
-from .challenge.finite import ATTACK_LOSS, FiniteGuard
+from .challenge.finite import ATTACK_LOSS, GRAD_NORM, LOSS, FiniteGuard, check_knobs_fit
 from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
 from .fields import parse_bool
-from .guards import load_generator_state, refuse_empty_dataset
+from .guards import load_generator_state, refuse_bad_label_column, refuse_empty_dataset
 from .lrp import EpsilonLRP, unwrap_model
 from .lrp.modes import frozen_eval
+from .resume import resolve_resume
+from .tasks import refuse_unsupported_task
 
 RNG_STATE_NAME = "challenger_rng_state"
 
@@ -79,9 +82,11 @@ class ChallengerTrainer(Trainer):
             ``[C, H, W]``); ``False`` marks features never challenged (e.g. zero-padded borders).
 
     Edge cases: a micro-batch with ``n_a + n_b == 0`` (e.g. a single row) is trained unchanged and
-    a warning is issued once. A count ``N`` above a row's feature count is clamped to it (warning
-    once); a row with fewer candidate features than the count gets all its candidates (counted in
-    ``challenger_short_rows``, warning once); a fractional ``N`` applies to each row's candidates.
+    a warning is issued once; one whose rows are all challenged although ``fraction_a + fraction_b < 1``
+    (e.g. two rows: 1/1/0, no clean row) is trained so, warning once. A count ``N`` above a row's
+    feature count is clamped to it (warning once); a row with fewer candidate features than the count
+    gets all its candidates (counted in ``challenger_short_rows``, warning once); a fractional ``N``
+    applies to each row's candidates.
     ``top_k`` above the number of classes is an error.
     """
 
@@ -105,6 +110,12 @@ class ChallengerTrainer(Trainer):
         if feature_mask is not None and (not torch.is_tensor(feature_mask) or feature_mask.dtype != torch.bool):
             raise TypeError("feature_mask must be a bool tensor (True = may be challenged)")
         self.feature_mask = feature_mask
+        if self.challenger_enabled and self.model is not None:
+            refuse_unsupported_task(self.accelerator.unwrap_model(self.model))  # token/multiple choice/regression
+        self._fitted_dtypes: set[torch.dtype] = set()
+        weights = [p for p in (self.model.parameters() if self.model is not None else ()) if p.is_floating_point()]
+        if self.challenger_enabled and weights:  # the attributed tensor has the model's dtype (checked again per input)
+            self._check_knobs_fit(weights[0].dtype, "the model's dtype, which its attributed tensor has")
         self.challenger_generator = torch.Generator(device=self.args.device)
         self.challenger_generator.manual_seed(int(self.args.seed) + int(self.args.process_index))
         self.challenger_stats = ChallengerStats(self.args.device)
@@ -136,12 +147,16 @@ class ChallengerTrainer(Trainer):
         if self.accelerator.sync_gradients:  # the last micro-batch of an optimizer step
             self.challenger_stats.count_optimizer_step()
         if not self.challenge_active():
-            return super().training_step(model, inputs, num_items_in_batch)
-        inputs, edit = self.plan_challenge(model, inputs)
-        if edit is None:
-            return super().training_step(model, inputs, num_items_in_batch)
-        with self._site.editing(inputs, edit) as edited:
-            return super().training_step(model, edited, num_items_in_batch)
+            loss = super().training_step(model, inputs, num_items_in_batch)
+        else:
+            inputs, edit = self.plan_challenge(model, inputs)
+            if edit is None:
+                loss = super().training_step(model, inputs, num_items_in_batch)
+            else:
+                with self._site.editing(inputs, edit) as edited:
+                    loss = super().training_step(model, edited, num_items_in_batch)
+        self._finite.check_training(loss, self.state.global_step, self.model, inputs, LOSS)  # NaN/inf: error
+        return loss
 
     def plan_challenge(
         self, model: nn.Module, inputs: Mapping[str, Any]
@@ -195,6 +210,9 @@ class ChallengerTrainer(Trainer):
                 f"the batch has no tensor under {self._input_key!r} (keys: {sorted(inputs)}); set "
                 "challenger_input_key to the model input"
             )
+        if self._at is None:
+            where = f"the dtype of the attributed tensor {self._input_key!r}"
+            self._check_knobs_fit(inputs[self._input_key].dtype, where)
         batch = inputs[self._input_key].shape[0]
         n_a, n_b = cfg.rows(batch)
         rows = n_a + n_b
@@ -209,6 +227,14 @@ class ChallengerTrainer(Trainer):
                 )
             self._warn_once("small", f"{why}: it is trained unchallenged")
             return None
+        if rows == batch and cfg.fraction_a + cfg.fraction_b < 1:
+            self._warn_once(
+                "no_clean",
+                f"a micro-batch of {batch} row(s) splits {n_a}/{n_b}/0 with fraction_a={cfg.fraction_a}, "
+                f"fraction_b={cfg.fraction_b}: every row is challenged and none is left clean; use micro-batches of "
+                "at least 3 rows (4 or more for the intended shares), or dataloader_drop_last=True if only the last "
+                "batch of an epoch is this small",
+            )
         self.challenger_stats.add("challenged_rows", rows)
         self.challenger_stats.add("challenged_batches", 1)
         sub = self._head_rows(inputs, batch, rows)
@@ -222,7 +248,11 @@ class ChallengerTrainer(Trainer):
         cfg = self.challenger_config
         gen = self.challenger_generator
 
+        labels = self._target_labels(sub) if cfg.target_source == "labels" else None
+
         def select(logits: Tensor) -> Tensor:
+            if labels is not None:
+                return draw_label_targets(labels, logits, cfg.top_k, gen)
             return draw_topk_targets(logits, cfg.top_k, gen)
 
         attribution_inputs = {k: v for k, v in sub.items() if k not in self._label_keys()}
@@ -279,15 +309,32 @@ class ChallengerTrainer(Trainer):
         self.challenger_stats.add("changed_share", allowed.float().mean())
         return RowEdit(rows, delta, allowed)
 
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any) -> Any:
+        """``Trainer.train``; ``resume_from_checkpoint=True`` skips incomplete checkpoints (warning), and the
+        checkpoint's files are checked before resuming (:mod:`hf_challenger.resume`)."""
+        return super().train(resolve_resume(resume_from_checkpoint, self.args.output_dir), *args, **kwargs)
+
     def get_train_dataloader(self):
-        """``Trainer.get_train_dataloader``, refusing a training set without rows (naming it)."""
+        """``Trainer.get_train_dataloader``, refusing a training set without rows or with a label column that is
+        not numeric (naming it)."""
         refuse_empty_dataset(self.train_dataset)
+        refuse_bad_label_column(self.train_dataset, sorted(self._label_keys()))
         return super().get_train_dataloader()
 
     # ------------------------------------------------------------------ helpers
 
     def _label_keys(self) -> set[str]:
         return set(getattr(self, "label_names", None) or ["labels"]) | {"labels", "label"}
+
+    def _target_labels(self, sub: Mapping[str, Any]) -> Tensor:
+        """The challenged rows' labels, for ``target_source="labels"``."""
+        for key in sorted(self._label_keys()):
+            if torch.is_tensor(sub.get(key)):
+                return sub[key]
+        raise KeyError(
+            f"challenger_target_source='labels' needs the batch's labels; it has none under "
+            f"{sorted(self._label_keys())} (keys: {sorted(sub)})"
+        )
 
     @staticmethod
     def _head_rows(inputs: Mapping[str, Any], batch: int, rows: int) -> dict[str, Any]:
@@ -352,6 +399,12 @@ class ChallengerTrainer(Trainer):
             )
         return loss
 
+    def _check_knobs_fit(self, dtype: torch.dtype, source: str) -> None:
+        """``check_knobs_fit`` once per dtype (:mod:`hf_challenger.challenge.finite`)."""
+        if dtype not in self._fitted_dtypes:
+            check_knobs_fit(self.challenger_config, dtype, source)
+            self._fitted_dtypes.add(dtype)
+
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -361,8 +414,7 @@ class ChallengerTrainer(Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """``Trainer.log``, with Challenger's metrics added to the training-loss logs."""
-        if self._bound_model is not None:
-            self._finite.poll(self._bound_model, wait=True)  # CUDA relevance checks not yet read
+        self._finite.poll(wait=True)  # CUDA checks not yet read
         if self.challenger_enabled and "loss" in logs:
             stats = self.challenger_stats.report(
                 lambda t: self.accelerator.reduce(t, reduction="sum"), max(self.args.world_size, 1)
@@ -375,6 +427,21 @@ class ChallengerTrainer(Trainer):
                 )
             logs.update(stats)
         super().log(logs, start_time)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """``Trainer.save_model`` (checkpoints too), after every pending non-finite check has been read."""
+        self._finite.poll(wait=True)
+        super().save_model(output_dir, _internal_call)
+
+    def _get_grad_norm(self, model: nn.Module, grad_norm: Any = None) -> Any:
+        """``Trainer``'s gradient norm of the step, checked to be finite before the optimizer steps (CPU) or
+        a few steps later without a host sync (CUDA). Not under fp16, whose loss scaling skips such steps."""
+        grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
+        if grad_norm is not None and not self.args.fp16:
+            norm = grad_norm if torch.is_tensor(grad_norm) else torch.tensor(float(grad_norm))
+            norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # a sharded (DTensor) norm
+            self._finite.check_training(norm, self.state.global_step, self.model, {}, GRAD_NORM)  # NaN/inf: error
+        return grad_norm
 
     def create_model_card(self, *args: Any, tags: str | list[str] | None = None, **kwargs: Any) -> None:
         """``Trainer.create_model_card``, tagged ``challenger`` and with a section of the method's settings."""

@@ -75,6 +75,13 @@ class ChallengerTrainingArguments(TrainingArguments):
             "fraction_a + fraction_b <= 1."
         },
     )
+    challenger_target_source: str = field(
+        default="predicted",
+        metadata={
+            "help": "The class each challenged row attributes: 'predicted' (drawn from its top-K logits, as the "
+            "paper does, multi-label too) or 'labels' (its true class; multi-label: drawn from its positive labels)."
+        },
+    )
     challenger_selection: str = field(
         default="lrp",
         metadata={

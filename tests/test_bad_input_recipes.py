@@ -9,7 +9,7 @@ import pytest
 
 from hf_challenger.cli import main
 from hf_challenger.recipe import RecipeError, load_recipe, parse_recipe
-from hf_challenger.yaml_reader import read_yaml
+from hf_challenger.yaml_reader import RecipeLimitError, read_yaml
 
 RECIPE = """\
 name: bad_input_test
@@ -151,3 +151,53 @@ def test_a_recipe_whose_training_split_is_empty_fails_before_any_run(tmp_path, m
 def test_mixup_alpha_must_be_finite_and_positive(tmp_path, alpha) -> None:
     with pytest.raises(RecipeError, match=r"mixup\.alpha must be a finite number > 0"):
         load_recipe(write(tmp_path, extra=f"mixup: {{alpha: {alpha}}}\n"))
+
+
+# --------------------------------------------------------------------------- hostile recipe files
+
+ALIAS_BOMB = 'x0: &x0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 9)}]\n" for i in range(1, 10)
+)
+
+
+@pytest.mark.parametrize("key", ["description", "report_to"])
+def test_nested_aliases_that_multiply_are_refused_before_any_message_formats_them(tmp_path, key) -> None:
+    path = tmp_path / "bomb.yaml"
+    recipe = RECIPE.format(cache=tmp_path, extra="", arm="")
+    field = f"{key}: *x9\n" if key == "description" else ""
+    recipe = recipe.replace("  report_to: none\n", "  report_to: *x9\n") if key == "report_to" else recipe
+    path.write_text(ALIAS_BOMB + recipe + field)
+    with pytest.raises(RecipeError, match=rf"{path}: the value at line \d+, column \d+ expands to more than 10,000 "):
+        load_recipe(path)
+
+
+def test_aliases_within_the_bound_still_work(tmp_path) -> None:
+    path = write(tmp_path, arm="<<: *common")
+    path.write_text(path.read_text().replace("training:\n", "training: &common\n"))
+    assert load_recipe(path).arms["challenger"]["challenger_top_k"] == 3
+    with pytest.raises(RecipeLimitError, match=r"the value at line 1, column 4 contains itself through an alias"):
+        read_yaml("a: &a [*a]")
+
+
+def test_a_directory_non_utf8_text_and_deep_nesting_are_errors_naming_the_file(tmp_path) -> None:
+    with pytest.raises(RecipeError, match=rf"{tmp_path} is a directory; pass a recipe YAML file"):
+        load_recipe(tmp_path)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(RecipeError, match=rf"{latin}: not UTF-8 text \(byte 9 is b'\\xe9'\); save the recipe as UTF-8"):
+        load_recipe(latin)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: x\ndescription: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(RecipeError, match=rf"{deep}: nesting deeper than 50 levels \(line 2, column 63\)"):
+        load_recipe(deep)
+
+
+def test_error_messages_quote_values_bounded(tmp_path) -> None:
+    path = write(tmp_path, extra="description: [" + ", ".join(['"' + "y" * 5000 + '"'] * 500) + "]\n")
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path)
+    assert "description must be text, got ['yyy" in str(error.value) and len(str(error.value)) < 2500
+    path = write(tmp_path, extra="", arm="challenger_alpha: " + "9" * 100000)
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path)
+    assert "challenger_alpha" in str(error.value) and len(str(error.value)) < 2500

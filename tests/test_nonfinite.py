@@ -1,4 +1,5 @@
-"""The non-finite policy: NaN/inf relevance stops training with an error naming the rows and the cause."""
+"""The non-finite policy: NaN/inf relevance, loss or gradient norm stops training with an error naming the
+step, the rows and the cause; float knobs must be finite in the attributed tensor's dtype."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from test_trainer_models import DictDataset, TinyConvNet, image_data
 from torch import nn
 from torch.utils.data import SequentialSampler
 
-from hf_challenger.challenge.finite import FiniteGuard, NonFiniteRelevanceError
+from hf_challenger.challenge.finite import FiniteGuard, NonFiniteRelevanceError, NonFiniteTrainingError
 from hf_challenger.trainer import ChallengerTrainer
 from hf_challenger.training_args import ChallengerTrainingArguments
 
@@ -46,14 +47,69 @@ def test_non_finite_input_in_a_challenged_row_is_an_error_naming_it(tmp_path, va
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_non_finite_input_in_a_clean_row_stops_at_the_next_step_naming_the_weights(tmp_path) -> None:
-    """Row 6 is not challenged (rows 0-3 are), so step 0 trains on it and its NaN reaches the weights;
-    the next attribution then sees NaN relevance in every row and says the parameters are non-finite."""
+@pytest.mark.parametrize("nan_filter", [True, False])
+@pytest.mark.parametrize("enabled", [True, False])
+def test_non_finite_input_in_a_clean_row_stops_at_its_step_naming_the_row(tmp_path, nan_filter, enabled) -> None:
+    """Row 6 is not challenged (rows 0-3 are): its NaN loss stops training at that very step, before the
+    optimizer steps or anything is saved, whatever logging_nan_inf_filter says and with Challenger disabled."""
     model = TinyConvNet()
-    trainer = InOrder(model=model, args=make_args(tmp_path), train_dataset=poisoned_images(6, float("nan")))
-    with pytest.raises(NonFiniteRelevanceError, match=r"step 1 .*row\(s\) \[0, 1, 2, 3\] .*parameter 'features\.0\.weight' is NaN/inf"):
+    args = make_args(
+        tmp_path, max_steps=1, save_strategy="steps", save_steps=1, logging_nan_inf_filter=nan_filter,
+        challenger_enabled=enabled,
+    )  # fmt: skip
+    trainer = InOrder(model=model, args=args, train_dataset=poisoned_images(6, float("nan")))
+    with pytest.raises(NonFiniteTrainingError, match=r"step 0 the training loss was NaN/inf: the batch's 'pixel_values' holds NaN/inf in row\(s\) \[6\]"):
         trainer.train()
     assert len(model.seen) == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the optimizer never stepped on it
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing saved
+
+
+def test_a_shift_that_overflows_the_gradient_stops_naming_the_gradient_norm(tmp_path) -> None:
+    """alpha = beta = 1e30 are finite in float32 and the loss stays finite, but the gradient norm is inf."""
+    model = TinyConvNet(batch_norm=False)
+    args = make_args(tmp_path, challenger_alpha=1e30, challenger_beta=1e30, challenger_num_features="40")
+    trainer = InOrder(model=model, args=args, train_dataset=image_data(rows=16))
+    with pytest.raises(NonFiniteTrainingError, match=r"step 0 the (gradient norm|training loss) was NaN/inf: .*lower challenger_alpha"):
+        trainer.train()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_std_units_with_a_huge_finite_pixel_stop_naming_the_overflow(tmp_path) -> None:
+    """One 3e38 pixel (finite in float32) makes the batch's std, and so the shift, inf."""
+    model = TinyConvNet(batch_norm=False)
+    args = make_args(tmp_path, challenger_perturbation_units="std")
+    trainer = InOrder(model=model, args=args, train_dataset=poisoned_images(1, 3e38))
+    with pytest.raises(NonFiniteTrainingError, match=r"step 0 the gradient norm was NaN/inf: .*overflowed.*too large"):
+        trainer.train()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("challenger_alpha", 1e39, r"challenger_alpha=1e\+39 is not finite in float32 \(the model's dtype, which its attributed tensor has\)"),
+        ("challenger_beta", -1e39, None),
+        ("challenger_epsilon", 1e39, r"challenger_epsilon=1e\+39 is not finite in float32 \(the attribution pass runs in float32\)"),
+    ],
+)
+def test_float_knobs_must_be_finite_in_the_attributed_dtype(tmp_path, field, value, message) -> None:
+    if message is None:  # beta must be >= 0 anyway: the config says so first
+        with pytest.raises(ValueError, match="beta"):
+            make_args(tmp_path, **{field: value})
+        return
+    with pytest.raises(ValueError, match=message):
+        InOrder(model=TinyConvNet(), args=make_args(tmp_path, **{field: value}), train_dataset=image_data(rows=16))
+
+
+def test_float_knobs_are_checked_against_a_float16_input(tmp_path) -> None:
+    data = image_data(rows=16)
+    data.columns["pixel_values"] = data.columns["pixel_values"].half()
+    trainer = InOrder(model=TinyConvNet(), args=make_args(tmp_path, challenger_alpha=1e5), train_dataset=data)
+    with pytest.raises(ValueError, match=r"challenger_alpha=100000 is not finite in float16 \(the dtype of the attributed tensor 'pixel_values'\); it must be at most 65504"):
+        trainer.train()
+    with pytest.raises(ValueError, match=r"challenger_alpha=100000 is not finite in float16 \(the model's dtype"):
+        InOrder(model=TinyConvNet().half(), args=make_args(tmp_path, challenger_alpha=1e5), train_dataset=data)
 
 
 def test_finite_data_trains_through(tmp_path) -> None:

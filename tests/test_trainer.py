@@ -382,6 +382,22 @@ def test_one_row_batch_is_trained_unchallenged_with_a_warning(tmp_path) -> None:
     assert trainer.state.log_history[0]["challenger_challenged_rows"] == 0.0
 
 
+def test_two_row_batch_leaves_no_clean_row_and_warns(tmp_path) -> None:
+    model = TinyConvNet(batch_norm=False)
+    trainer = Recording(
+        model=model, args=make_args(tmp_path, max_steps=2, per_device_train_batch_size=2), train_dataset=image_data()
+    )
+    with pytest.warns(UserWarning, match=r"2 row\(s\) splits 1/1/0 .*every row is challenged and none is left clean"):
+        trainer.train()
+    assert all(not torch.equal(s[1], b["pixel_values"][1]) for s, b in zip(model.seen, trainer.clean_batches))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 3 rows: 1/1/1, one clean row, no warning
+        Recording(
+            model=TinyConvNet(batch_norm=False), train_dataset=image_data(rows=6),
+            args=make_args(tmp_path, max_steps=2, per_device_train_batch_size=3),
+        ).train()  # fmt: skip
+
+
 def test_num_features_above_the_row_size_is_clamped_with_a_warning(tmp_path) -> None:
     model = TinyConvNet()
     trainer = Recording(

@@ -7,7 +7,7 @@ from .adversarial import adversarial_delta
 from .perturbation import RowEdit, candidate_std, challenge_shift
 from .selection import candidate_mask, coin_flips, select_features
 from .sites import InputSite, ModuleSite, attributed_module, input_key_of
-from .targets import draw_topk_targets
+from .targets import draw_label_targets, draw_topk_targets
 
 __all__ = [
     "InputSite",
@@ -19,6 +19,7 @@ __all__ = [
     "candidate_std",
     "challenge_shift",
     "coin_flips",
+    "draw_label_targets",
     "draw_topk_targets",
     "input_key_of",
     "select_features",

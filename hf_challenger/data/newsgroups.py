@@ -10,7 +10,9 @@ sub-folder names; a test folder whose groups differ from train is an error.
 
 Decoding: each file is read as bytes and decoded as UTF-8 when valid, else
 as Latin-1 (which accepts every byte, so no message is skipped; several
-messages are Latin-1). Line ends ``\\r\\n`` and lone ``\\r`` become ``\\n``.
+messages are Latin-1). A file that is not text (NUL bytes, or mostly control
+characters: :mod:`hf_challenger.data.textcheck`) is an error naming it, and so is a
+folder whose newsgroup sub-folders hold no file. Line ends ``\\r\\n`` and lone ``\\r`` become ``\\n``.
 With ``remove_headers=True`` (default) the header block, i.e. everything up
 to the first empty line, is dropped: it contains the ``Newsgroups:`` line,
 which names the label. An empty message (nothing after the headers) is kept
@@ -41,6 +43,7 @@ from ._common import (
     stratified_split,
 )
 from ._hub import hub_fingerprints, load_hub_dataset
+from .textcheck import check_text_file
 from .pretrained import text_encoding
 
 HUB_ID = "SetFit/20_newsgroups"
@@ -55,12 +58,13 @@ GROUPS = (
 _LINE_END = re.compile(r"\r\n?")
 
 
-def decode_message(raw: bytes, remove_headers: bool = True) -> str:
-    """Decode one message file (UTF-8, else Latin-1), normalise line ends, optionally drop headers."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+def decode_message(raw: bytes, remove_headers: bool = True, path: str | Path = "a message") -> str:
+    """Decode one message file (UTF-8, else Latin-1), normalise line ends, optionally drop headers.
+
+    Raises:
+        ValueError: naming ``path`` when the bytes are not text (:mod:`hf_challenger.data.textcheck`).
+    """
+    text = check_text_file(raw, path)
     text = _LINE_END.sub("\n", text)
     if remove_headers:
         _, separator, body = text.partition("\n\n")
@@ -79,6 +83,11 @@ def list_bydate(folder: Path) -> tuple[list[str], list[Path], np.ndarray]:
         members = sorted((p for p in (folder / group).iterdir() if p.is_file()), key=lambda p: p.name)
         files.extend(members)
         labels.extend([label] * len(members))
+    if not files:
+        shown = ", ".join(f"{group}/" for group in groups[:5]) + (", ..." if len(groups) > 5 else "")
+        raise FileNotFoundError(
+            f"{folder} holds no message file: its {len(groups)} newsgroup sub-folder(s) ({shown}) are empty"
+        )
     return groups, files, np.asarray(labels, dtype=np.int64)
 
 
@@ -129,7 +138,7 @@ def load_newsgroups(
             raw = {}
             for name, (_, files, labels) in listings.items():
                 progress = tqdm(files, desc=f"reading 20 Newsgroups {name}", unit="file")
-                raw[name] = ([decode_message(path.read_bytes(), remove_headers) for path in progress], labels)
+                raw[name] = ([decode_message(path.read_bytes(), remove_headers, path) for path in progress], labels)
             return train_groups, raw
 
         key_parts = {**options, "files": file_signature(all_files)}

@@ -3,7 +3,9 @@
 ``load_benchmark("20newsgroups" | "reuters", ..., tokenizer=T)`` and
 ``load_benchmark("mnist" | "cifar10", ..., image_processor=P)``; ``T`` and ``P`` are a
 ``transformers`` tokenizer / image processor, or a Hub id or folder that
-``AutoTokenizer`` / ``AutoImageProcessor`` loads. The documents, images, labels and
+``AutoTokenizer`` / ``AutoImageProcessor`` loads (with ``trust_remote_code=False``: a folder
+that ships its own code is refused; load such a processor yourself and pass the object). The
+documents, images, labels and
 splits are exactly those of the word-level / normalised path; only the encoding differs.
 
 Text: each document is encoded by the tokenizer with its special tokens, truncated to
@@ -49,8 +51,9 @@ _BATCH = 512
 _UNBOUNDED = 10**9  # transformers' "no limit" model_max_length is about 1e30
 
 
-def _resolve(value: Any, name: str, base_class: type, auto_class: type) -> Any:
-    """``value`` if it is a ``base_class`` instance, else what ``auto_class`` loads from it (a Hub id / folder).
+def _resolve(value: Any, name: str, base_class: type, auto_class: type, trust_remote_code: bool) -> Any:
+    """``value`` if it is a ``base_class`` instance, else what ``auto_class`` loads from it (a Hub id / folder),
+    with ``trust_remote_code`` passed explicitly (so transformers never asks on stdin).
 
     Raises:
         ValueError: naming ``name`` and the value when it is neither, or when nothing loads from it.
@@ -64,26 +67,28 @@ def _resolve(value: Any, name: str, base_class: type, auto_class: type) -> Any:
             f"{auto_class.__name__} loads; got {value!r}"
         )
     try:
-        return auto_class.from_pretrained(str(value))
+        return auto_class.from_pretrained(str(value), trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(
             f"could not load {article} {name.replace('_', ' ')} from {str(value)!r} with {auto_class.__name__}: {error}"
         ) from error
 
 
-def resolve_tokenizer(tokenizer: Any) -> Any:
-    """A tokenizer object from ``tokenizer`` (an instance, or a Hub id / folder for ``AutoTokenizer``)."""
+def resolve_tokenizer(tokenizer: Any, trust_remote_code: bool = False) -> Any:
+    """A tokenizer object from ``tokenizer`` (an instance, or a Hub id / folder for ``AutoTokenizer``;
+    custom tokenizer code in that folder runs only with ``trust_remote_code=True``)."""
     from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-    return _resolve(tokenizer, "tokenizer", PreTrainedTokenizerBase, AutoTokenizer)
+    return _resolve(tokenizer, "tokenizer", PreTrainedTokenizerBase, AutoTokenizer, trust_remote_code)
 
 
-def resolve_image_processor(image_processor: Any) -> Any:
-    """An image processor from ``image_processor`` (an instance, or a Hub id / folder for ``AutoImageProcessor``)."""
+def resolve_image_processor(image_processor: Any, trust_remote_code: bool = False) -> Any:
+    """An image processor from ``image_processor`` (an instance, or a Hub id / folder for ``AutoImageProcessor``;
+    custom processor code there runs only with ``trust_remote_code=True``)."""
     from transformers import AutoImageProcessor
     from transformers.image_processing_utils import BaseImageProcessor
 
-    return _resolve(image_processor, "image_processor", BaseImageProcessor, AutoImageProcessor)
+    return _resolve(image_processor, "image_processor", BaseImageProcessor, AutoImageProcessor, trust_remote_code)
 
 
 def processor_fingerprint(processor: Any) -> str:

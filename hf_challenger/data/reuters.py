@@ -2,7 +2,8 @@
 
 Sources: with ``data_dir``, a folder holding the 22 SGML files ``reut2-000.sgm``
 .. ``reut2-021.sgm`` of Distribution 1.0 (read as Latin-1: the files are ASCII
-apart from a few stray bytes); without, the Hub dataset
+apart from a few stray bytes; a file that is not text is an error naming it, see
+:mod:`hf_challenger.data.textcheck`, and so are files holding no ModApte training document); without, the Hub dataset
 ``ucirvine/reuters21578`` in its ``ModApte`` configuration (columns ``title``,
 ``text``, ``topics``; splits ``train``/``test``).
 
@@ -66,6 +67,7 @@ from ._common import (
     stratified_split,
 )
 from ._hub import hub_fingerprints, load_hub_dataset
+from .textcheck import check_text_file
 from .pretrained import text_encoding
 
 HUB_ID = "ucirvine/reuters21578"
@@ -107,7 +109,7 @@ def _modapte_split(attributes: dict[str, str]) -> str | None:
 
 def parse_sgml(path: Path) -> list[ReutersDocument]:
     """Parse one ``reut2-NNN.sgm`` file; raises ``ValueError`` naming the file on malformed elements."""
-    content = Path(path).read_bytes().decode("latin-1")
+    content = check_text_file(Path(path).read_bytes(), path, encoding="latin-1")
     documents = []
     for match in _DOCUMENT.finditer(content):
         attributes = dict(_ATTRIBUTE.findall(match.group(1)))
@@ -175,11 +177,19 @@ def select_labels(
 
 def _read_sgml_folder(paths: Sequence[Path]) -> dict[str, tuple[list[str], list[tuple[str, ...]]]]:
     splits: dict[str, tuple[list[str], list[tuple[str, ...]]]] = {"train": ([], []), "test": ([], [])}
+    found = 0
     for path in tqdm(paths, desc="parsing Reuters SGML", unit="file"):
         for doc in parse_sgml(path):
+            found += 1
             if doc.split is not None:
                 splits[doc.split][0].append(doc.text)
                 splits[doc.split][1].append(doc.topics)
+    if not splits["train"][0]:
+        shown = ", ".join(str(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        raise ValueError(
+            f"the Reuters SGML file(s) read ({shown}) hold {found} <REUTERS> document(s) and none in the ModApte "
+            "training split; data_dir must hold the original reut2-000.sgm .. reut2-021.sgm"
+        )
     return splits
 
 
