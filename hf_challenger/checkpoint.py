@@ -151,20 +151,31 @@ def parse_checkpoint(
     if not isinstance(trust, bool):
         raise RecipeError(f"{source}: model.trust_remote_code must be true or false, got {shown(trust)}")
     return Checkpoint(
-        pretrained=pretrained,
+        pretrained=_home(pretrained),
         auto_class=auto_class,
-        tokenizer=model.get("tokenizer"),
-        image_processor=model.get("image_processor"),
+        tokenizer=_home(model.get("tokenizer")),
+        image_processor=_home(model.get("image_processor")),
         attn_implementation=attn,
         ignore_mismatched_sizes=ignore,
         trust_remote_code=trust,
     )
 
 
+def _home(value: str | None) -> str | None:
+    """``value`` with a leading ``~`` expanded (a Hub id never starts with one)."""
+    return str(Path(value).expanduser()) if isinstance(value, str) and value.startswith("~") else value
+
+
 def check_local_checkpoint(path: str, source: str) -> None:
-    """An existing path must be a folder with ``config.json`` (otherwise ``path`` is taken as a Hub id)."""
+    """An existing path must be a folder with ``config.json``; a path written as one (``/``, ``~``,
+    ``./``, ``../``) must exist; anything else is taken as a Hub id."""
     folder = Path(path).expanduser()
     if not folder.exists():
+        if path.startswith(("/", "~", "./", "../")):
+            raise RecipeError(
+                f"{source}: model.pretrained={shown(path)} does not exist; give a folder written by "
+                "save_pretrained (see the recipe's comments for how to make it) or a Hub id"
+            )
         return
     if not folder.is_dir() or not (folder / "config.json").is_file():
         raise RecipeError(

@@ -407,3 +407,65 @@ def test_example_checkpoint_recipes_parse_and_build_without_downloading(
     batch = trainer.data_collator([datasets["train"][i] for i in range(2)])
     key = "input_ids" if benchmark_name == "20newsgroups" else "pixel_values"
     assert batch[key].shape[0] == 2 and (key == "input_ids" or batch[key].shape[1:] == (3, 224, 224))
+
+
+@pytest.mark.parametrize("name", ["finetune_minilm_tiny_newsgroups", "finetune_minilm_tiny_reuters"])
+def test_minilm_recipes_build_every_arm_and_plan_a_challenged_step(name, news, bert, tmp_path):
+    """The MiniLM finetuning recipes, with their checkpoint folder replaced by a tiny local BERT and the
+    data by files in the upstream format: every arm builds, and each Challenger arm plans a step on the
+    token embeddings that never touches padding."""
+    from dataclasses import replace
+
+    from data_fixtures import write_reuters
+
+    recipe = load_recipe(RECIPES / f"{name}.yaml")
+    assert recipe.checkpoint.pretrained.endswith("hf_challenger/all-MiniLM-L6-v2")  # benchmarks/fetch_minilm.py
+    assert set(recipe.arms) == {"base", "challenger", "challenger_cp", "random", "neftune", "challenger_finetune"}
+    if recipe.benchmark == "reuters":
+        write_reuters(tmp_path / "reuters")
+        options = {**recipe.data_options, "data_dir": str(tmp_path / "reuters"), "validation_size": 1}
+        recipe = replace(recipe, train_per_class=3)
+    else:
+        options = {**recipe.data_options, "data_dir": str(news), "validation_size": 3}
+        recipe = replace(recipe, train_per_class=2)
+    options["max_length"] = 64  # the tiny stand-in's positions
+    recipe = replace(
+        recipe,
+        checkpoint=replace(recipe.checkpoint, pretrained=str(bert)),
+        data_options={**options, "cache_dir": str(tmp_path / "c")},
+    )
+    datasets = load_recipe_data(recipe)
+    for arm in recipe.arms:
+        values = {**recipe.arm_training(arm), "output_dir": str(tmp_path / arm), "per_device_train_batch_size": 4}
+        values["challenger_top_k"] = 2  # the test data have fewer classes than the recipe's K = 10
+        args = build_training_arguments(values)
+        model = build_model(recipe, datasets)
+        trainer = build_trainer(recipe, model, args, datasets)
+        if arm == "neftune":
+            assert args.neftune_noise_alpha == 5.0 and not args.challenger_enabled
+        if not args.challenger_enabled:
+            continue
+        assert args.challenger_perturbation_units == "std" and args.challenger_attribution_target == "embeddings"
+        rows = min(4, len(datasets["train"]))
+        batch = trainer.data_collator([datasets["train"][i] for i in range(rows)])
+        inputs, edit = trainer.plan_challenge(trainer.model, batch)
+        embedded = trainer.model.get_input_embeddings()(inputs["input_ids"])
+        changed = (edit(embedded) != embedded).any(dim=-1)  # [B, L] tokens with a changed entry
+        challenged = sum(trainer.challenger_config.rows(rows))
+        assert changed[:challenged].any(dim=1).all() and not changed[challenged:].any()
+        assert not (changed & (inputs["attention_mask"] == 0)).any()  # padding never challenged
+        trainer.remove_challenger_hooks()
+
+
+def test_checkpoint_paths_expand_the_home_folder_and_must_exist(bert, tmp_path, monkeypatch):
+    from hf_challenger.checkpoint import check_local_checkpoint, parse_checkpoint
+
+    monkeypatch.setenv("HOME", str(bert.parent))
+    section = {"pretrained": f"~/{bert.name}", "auto_class": "AutoModelForSequenceClassification"}
+    checkpoint = parse_checkpoint(section, "20newsgroups", {}, "r.yaml")
+    assert checkpoint.pretrained == str(bert)
+    check_local_checkpoint(checkpoint.pretrained, "r.yaml")  # a folder with config.json
+    missing = str(tmp_path / "not-fetched")
+    with pytest.raises(RecipeError, match=r"r\.yaml: model\.pretrained=.*not-fetched.* does not exist"):
+        check_local_checkpoint(missing, "r.yaml")
+    check_local_checkpoint("org/model-id", "r.yaml")  # a Hub id is left to transformers
