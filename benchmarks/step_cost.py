@@ -1,10 +1,12 @@
 """Cost of a ChallengerTrainer training step against a plain Trainer step, side by side in one run.
 
 Networks (batch 32): a VGG11 on 32x32x3 images, fcn_wang on 12-lead, 1000-step ECG, a ViT-shaped
-transformer (patch 4 on 32x32x3, hidden 192, 4 layers) and a BERT-shaped one (hidden 256, 4 layers, 4
-heads, 128 tokens, batch 16, challenged at the embedding output; AttnLRP rules). Arms:
+transformer (patch 4 on 32x32x3, hidden 192, 4 layers), a BERT-shaped one (hidden 256, 4 layers, 4
+heads, 128 tokens, batch 16, challenged at the embedding output; AttnLRP rules), and the shape of
+all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads, 128 tokens, batch 16, std units). Arms:
 ``plain`` (``transformers.Trainer``), ``lrp`` (ChallengerTrainer, the method) and ``random``
-(ChallengerTrainer with random selection: no attribution pass).
+(ChallengerTrainer with random selection: no attribution pass); on the MiniLM shape also ``cp``
+(CP-LRP rules) and ``neftune`` (``Trainer`` with ``neftune_noise_alpha=5``), the finetuning arms.
 
 Time: each arm has its own trainer; every repetition runs ``--steps`` optimizer steps of each arm in
 a shuffled order (so machine noise hits all arms alike) and a callback times each step from
@@ -52,6 +54,12 @@ from hf_challenger.trainer import ChallengerTrainer
 from hf_challenger.training_args import ChallengerTrainingArguments
 
 ARMS = ("plain", "lrp", "random")
+# The finetuning arms on the MiniLM shape: CP-LRP, and NEFTune (plain Trainer with embedding noise).
+FINETUNE_ARMS = ("plain", "lrp", "cp", "random", "neftune")
+
+
+def arms_of(case: str) -> tuple[str, ...]:
+    return FINETUNE_ARMS if case.startswith("minilm") else ARMS
 
 
 class RandomRows(Dataset):
@@ -113,10 +121,35 @@ def bert_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
     return lambda: BertForSequenceClassification(config), data, 10
 
 
-CASES = {"vgg11 32x32": vgg11_case, "fcn_wang 12x1000": fcn_wang_case, "vit 32x32 p4": vit_case, "bert 128x256": bert_case}
+def minilm_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
+    """The shape of all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads, WordPiece vocabulary of 30,522),
+    randomly initialised (the step cost does not depend on the weights), 20 classes, 128 tokens."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    gen = torch.Generator().manual_seed(0)
+    data = RandomRows(
+        "input_ids", torch.randint(1000, 30000, (rows, 128), generator=gen), torch.randint(0, 20, (rows,), generator=gen)
+    )
+    config = BertConfig(
+        hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536, num_labels=20,
+        attn_implementation="sdpa",
+    )  # fmt: skip
+    return lambda: BertForSequenceClassification(config), data, 10
+
+
+CASES = {
+    "vgg11 32x32": vgg11_case,
+    "fcn_wang 12x1000": fcn_wang_case,
+    "vit 32x32 p4": vit_case,
+    "bert 128x256": bert_case,
+    "minilm 128x384": minilm_case,
+}
 # Per-case overrides of the batch size and of the challenger arguments.
-CASE_BATCH = {"bert 128x256": 16}
-CASE_ARGS = {"bert 128x256": {"challenger_attribution_target": "embeddings"}}
+CASE_BATCH = {"bert 128x256": 16, "minilm 128x384": 16}
+CASE_ARGS = {
+    "bert 128x256": {"challenger_attribution_target": "embeddings"},
+    "minilm 128x384": {"challenger_attribution_target": "embeddings", "challenger_perturbation_units": "std"},
+}
 
 
 class StepTimer(TrainerCallback):
@@ -158,11 +191,16 @@ def build_trainer(
         seed=0,
     )
     timer = StepTimer(cuda)
-    if arm == "plain":
-        args = TrainingArguments(**common)
+    if arm in ("plain", "neftune"):
+        args = TrainingArguments(**common, neftune_noise_alpha=5.0 if arm == "neftune" else None)
         return Trainer(model=make_model(), args=args, train_dataset=data, callbacks=[timer]), timer
+    rule = {"challenger_attention_rule": "cp"} if arm == "cp" else {}
     args = ChallengerTrainingArguments(
-        **common, challenger_top_k=top_k, challenger_selection=arm, **CASE_ARGS.get(case, {})
+        **common,
+        challenger_top_k=top_k,
+        challenger_selection="random" if arm == "random" else "lrp",
+        **rule,
+        **CASE_ARGS.get(case, {}),
     )
     return ChallengerTrainer(model=make_model(), args=args, train_dataset=data, callbacks=[timer]), timer
 
@@ -170,16 +208,16 @@ def build_trainer(
 def measure_time(batch_size: int, steps: int, repeats: int, out: str, cuda: bool) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     for case in CASES:
-        trainers = {arm: build_trainer(case, arm, batch_size, steps, out, cuda) for arm in ARMS}
+        trainers = {arm: build_trainer(case, arm, batch_size, steps, out, cuda) for arm in arms_of(case)}
         for repeat in range(repeats + 1):
-            order = list(ARMS)
+            order = list(arms_of(case))
             random.Random(repeat).shuffle(order)
             for arm in order:
                 trainer, timer = trainers[arm]
                 timer.record = repeat > 0  # the first repetition is warm-up
                 trainer.train()
             print(f"  {case}: repetition {repeat}/{repeats} done", file=sys.stderr, flush=True)
-        results[case] = {arm: statistics.median(trainers[arm][1].times) for arm in ARMS}
+        results[case] = {arm: statistics.median(trainers[arm][1].times) for arm in arms_of(case)}
     return results
 
 
@@ -217,7 +255,7 @@ def measure_cuda_memory(batch_size: int, steps: int) -> dict[str, dict[str, floa
     results: dict[str, dict[str, float]] = {"_method": {"value": "torch.cuda.max_memory_allocated"}}
     for case in CASES:
         results[case] = {}
-        for arm in ARMS:
+        for arm in arms_of(case):
             with tempfile.TemporaryDirectory() as out:
                 trainer, _ = build_trainer(case, arm, batch_size, steps, out, cuda=True)
                 trainer.model.to("cuda")
@@ -235,7 +273,7 @@ def measure_memory(batch_size: int, steps: int) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     for case in CASES:
         results[case] = {}
-        for arm in ARMS:
+        for arm in arms_of(case):
             command = [
                 sys.executable, __file__, "--probe", case, arm, "--batch-size", str(batch_size),
                 "--memory-steps", str(steps), "--threads", str(torch.get_num_threads()),
@@ -256,7 +294,7 @@ def table(times: dict, memory: dict | None) -> str:
         "|---|---|---|---|---|---|",
     ]
     for case in CASES:
-        for arm in ARMS:
+        for arm in arms_of(case):
             step = times[case][arm]
             mem = f"{memory[case][arm]:.0f}" if memory else "-"
             mem_ratio = f"{memory[case][arm] / memory[case]['plain']:.2f}x" if memory else "-"
