@@ -23,7 +23,7 @@ COLUMNS: dict[str, tuple[tuple[str, str, float, int], ...]] = {
         ("accuracy", "Accuracy (%) ↑", 100.0, 2),
         ("nll", "NLL ↓", 1.0, 3),
         ("brier", "Brier ↓", 1.0, 4),
-        ("ece", "ECE (%) ↓", 100.0, 2),
+        ("ece", "ECE (0-1) ↓", 1.0, 4),  # a fraction, as in the paper, results.json and the figures
     ),
     "multi_label": (
         ("macro_auc", "macro AUC ↑", 1.0, 4),
