@@ -6,8 +6,8 @@ Public API (see DESIGN): :class:`ChallengerConfig`, :class:`ChallengerTrainingAr
 ``import hf_challenger`` alone imports neither torch nor transformers (so the command line
 answers ``--help`` at once). The first name taken from the package (``ChallengerTrainer``,
 ``hf_challenger.models`` ...) imports :mod:`hf_challenger.models`, which registers the
-package's models with transformers' Auto classes; ``import hf_challenger.models`` does the
-same explicitly.
+package's models with transformers' Auto classes; importing ``hf_challenger.trainer``,
+``hf_challenger.training_args`` or ``hf_challenger.models`` does the same.
 """
 
 from importlib import import_module

@@ -33,6 +33,7 @@ from .challenge import (
 from .challenge.finite import ATTACK_LOSS, FiniteGuard
 from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
+from . import models  # noqa: F401  (registers the package's models with the Auto classes)
 from .fields import parse_bool
 from .guards import load_generator_state, refuse_empty_dataset
 from .lrp import EpsilonLRP

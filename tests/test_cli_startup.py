@@ -66,12 +66,24 @@ def test_path_errors_name_the_path_before_importing_torch(tmp_path):
         assert report["heavy"] == [], argv
 
 
-def test_bare_package_import_stays_light_and_names_register_models():
-    script = (
-        "import sys, hf_challenger; light = 'torch' not in sys.modules; "
-        "hf_challenger.ChallengerConfig; "
-        "from transformers import AutoConfig; "
-        "print(light, type(AutoConfig.for_model('challenger-vgg')).__name__)"
-    )
+def test_bare_package_import_stays_light():
+    script = "import sys, hf_challenger; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["True", "VGGConfig"]
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import hf_challenger; hf_challenger.ChallengerConfig",
+        "from hf_challenger import ChallengerTrainer",
+        "from hf_challenger.trainer import ChallengerTrainer",
+        "from hf_challenger.training_args import ChallengerTrainingArguments",
+        "import hf_challenger.models",
+    ],
+)
+def test_the_plugin_entry_points_register_the_auto_classes(statement):
+    lookup = "from transformers import AutoConfig; print(type(AutoConfig.for_model('challenger-vgg')).__name__)"
+    script = f"{statement}; {lookup}"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "VGGConfig"
