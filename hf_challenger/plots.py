@@ -114,7 +114,7 @@ def _draw_input(ax: Any, x: np.ndarray, ndim: int) -> None:
     ax.plot((normalised - np.arange(traces.shape[0])[:, None]).T, color="black", linewidth=0.6)
     ax.set_xlim(-0.5, traces.shape[1] - 0.5)
     ax.set_yticks([])
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=8)
 
 
 def attribution_maps_figure(
@@ -181,13 +181,13 @@ def attribution_maps_figure(
         heights = heights * num
         width = float(np.clip(0.16 * shape[1] + 2.5, 6.0, 16.0))
         grid = (len(heights), 1)
-        title_width = int(width * 12)
+        title_width = int(width * 10)
     else:
         panel = 1.7 if ndim == 4 else 3.4
-        heights = ([panel if ndim == 4 else 1.3] if x is not None else []) + [panel if ndim == 4 else 1.6] * len(arms)
+        heights = ([panel if ndim == 4 else 1.3] if x is not None else []) + [panel if ndim == 4 else 2.1] * len(arms)
         width = panel * num + (1.2 if colorbar else 0.3)
         grid = (len(heights), num)
-        title_width = int(panel * 13)
+        title_width = int(panel * 11)
     height = sum(heights) + (0.35 if titles is not None else 0.0) * (num if sequence else 1) + (0.4 if title else 0.1)
     figure = Figure(figsize=(width, height), layout="constrained")
     axes = figure.subplots(*grid, squeeze=False, gridspec_kw={"height_ratios": heights})
@@ -200,7 +200,7 @@ def attribution_maps_figure(
         if x is not None:
             _draw_input(at(i, 0), x[i], ndim)
         if titles is not None:
-            at(i, 0).set_title(_wrap(titles[i], title_width), fontsize=9)
+            at(i, 0).set_title(_wrap(titles[i], title_width), fontsize=10)
         for row, name in enumerate(arms):
             ax = at(i, offset + row)
             map_axes.append(ax)
@@ -217,13 +217,13 @@ def attribution_maps_figure(
                 _bare(ax)
             else:
                 ax.set_yticks([])
-                ax.tick_params(labelsize=7)
+                ax.tick_params(labelsize=8)
                 if sequence:
                     ax.set_xticks([])
                     if tokens is not None:
-                        ax.set_xticks(np.arange(shape[1]), labels=list(tokens[i]), rotation=90, fontsize=7)
+                        ax.set_xticks(np.arange(shape[1]), labels=list(tokens[i]), rotation=90, fontsize=8)
             if name and (sequence or i == 0):
-                ax.set_ylabel(name, fontsize=9, rotation=0 if sequence else 90, ha="right" if sequence else "center")
+                ax.set_ylabel(name, fontsize=11, rotation=0 if sequence else 90, ha="right" if sequence else "center")
     if colorbar:
         bar = figure.colorbar(
             ScalarMappable(norm=Normalize(-limit, limit), cmap=colormap),
@@ -234,10 +234,10 @@ def attribution_maps_figure(
             pad=0.02,
         )
         bar.set_ticklabels(tick_labels)
-        bar.set_label(label, fontsize=8)
-        bar.ax.tick_params(labelsize=7)
+        bar.set_label(label, fontsize=10)
+        bar.ax.tick_params(labelsize=9)
     if title:
-        figure.suptitle(_wrap(title, int(width * 11)), fontsize=10)
+        figure.suptitle(_wrap(title, int(width * 9)), fontsize=12)
     return figure
 
 
@@ -340,11 +340,11 @@ def reliability_diagrams_figure(
         ax.set_aspect("equal")
         ax.set_xlabel("confidence")
         ece_text = (ece_labels or {}).get(name, f"ECE = {diagram.ece:.4f}")
-        ax.set_title(f"{name}\n{ece_text}", fontsize=9)
+        ax.set_title(f"{name}\n{ece_text}", fontsize=10)
     axes[0].set_ylabel("accuracy")
-    axes[0].legend(loc="upper left", fontsize=7)
+    axes[0].legend(loc="upper left", fontsize=8)
     if caption:
-        figure.supxlabel(_wrap(caption, int(figure.get_figwidth() * 14)), fontsize=8)
+        figure.supxlabel(_wrap(caption, int(figure.get_figwidth() * 12)), fontsize=9)
     return figure
 
 
