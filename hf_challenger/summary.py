@@ -84,6 +84,8 @@ def model_card(recipe: Recipe, result: RunResult) -> str:
         "",
         "## Metrics",
         "",
+        "Fractions in [0, 1] (accuracy, Brier score, ECE, AUC); loss and NLL in nats.",
+        "",
         "| split | " + " | ".join(sorted(result.metrics)) + " |",
         "| --- | " + " | ".join("---" for _ in result.metrics) + " |",
         "| test | " + " | ".join(f"{result.metrics[k]:.4f}" for k in sorted(result.metrics)) + " |",

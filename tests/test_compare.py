@@ -121,6 +121,7 @@ def test_each_arm_and_seed_is_saved_and_reloads_with_its_metrics(compared):
             metrics = json.loads((folder / "metrics.json").read_text())
             card = (folder / "README.md").read_text()
             assert f"arm `{arm}`, seed {seed}" in card and "## Metrics" in card and "VGGForImageClassification" in card
+            assert "Fractions in [0, 1] (accuracy, Brier score, ECE, AUC)" in card  # the unit of the metrics table
             model = AutoModelForImageClassification.from_pretrained(folder)
             assert isinstance(model, VGGForImageClassification)
             with torch.no_grad():
