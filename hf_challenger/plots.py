@@ -117,19 +117,13 @@ def _draw_input(ax: Any, x: np.ndarray, ndim: int) -> None:
     ax.tick_params(labelsize=8)
 
 
-def attribution_maps_figure(
+def _checked_maps_input(
     relevance: Any | Mapping[str, Any],
-    *,
-    inputs: Any = None,
-    titles: Sequence[str] | None = None,
-    tokens: Sequence[Sequence[str]] | None = None,
-    title: str | None = None,
-    shared_scale: bool = False,
-    colorbar: bool = True,
-    cmap: str = DEFAULT_CMAP,
-) -> Figure:
-    """The figure :func:`plot_attribution_maps` saves (arguments as there), not yet saved."""
-    colormap = _diverging_cmap(cmap)
+    inputs: Any,
+    titles: Sequence[str] | None,
+    tokens: Sequence[Sequence[str]] | None,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """``({row name: relevance}, inputs or None)`` as float64 arrays, after every shape check."""
     if isinstance(relevance, Mapping):
         if not relevance:
             raise ValueError("relevance mapping is empty; give at least one {row name: relevance}")
@@ -158,19 +152,43 @@ def attribution_maps_figure(
             raise ValueError(
                 f"tokens must be {num} lists of {shape[1]} strings, got {len(tokens)} lists of lengths {lengths}"
             )
+    return arms, x
 
+
+def _scaled_maps(
+    arms: Mapping[str, np.ndarray], shared_scale: bool
+) -> tuple[np.ndarray, float, str, tuple[str, str]]:
+    """Maps ``[rows, N, ...]`` (images summed over channels), their colour limit, the colour
+    bar's label and its end labels: each map over its own largest |relevance| (limit 1), or
+    with ``shared_scale`` as is, the limit the largest |relevance| of any map."""
+    ndim = len(next(iter(arms.values())).shape)
     # [rows, N, H, W], [rows, N, C, L] or [rows, N, L]
     maps = np.stack([rel.sum(axis=1) if ndim == 4 else rel for rel in arms.values()])
-    flat = np.abs(maps.reshape(maps.shape[0], num, -1)).max(axis=2)  # [rows, N]
+    flat = np.abs(maps.reshape(maps.shape[0], maps.shape[1], -1)).max(axis=2)  # [rows, N]
     if shared_scale:
         limit = float(flat.max()) if flat.max() > 0 else 1.0
-        label = "relevance\n(one scale for all maps)"
-        ends = (f"{-limit:.3g}", f"{limit:.3g}")
-    else:  # each map scaled by its own largest |relevance| onto [-1, 1]
-        maps = maps / np.where(flat > 0, flat, 1.0).reshape(*flat.shape, *([1] * (maps.ndim - 2)))
-        limit = 1.0
-        label = "relevance / largest\n|relevance| of its map"
-        ends = ("-1", "+1")
+        return maps, limit, "relevance\n(one scale for all maps)", (f"{-limit:.3g}", f"{limit:.3g}")
+    maps = maps / np.where(flat > 0, flat, 1.0).reshape(*flat.shape, *([1] * (maps.ndim - 2)))
+    return maps, 1.0, "relevance / largest\n|relevance| of its map", ("-1", "+1")
+
+
+def attribution_maps_figure(
+    relevance: Any | Mapping[str, Any],
+    *,
+    inputs: Any = None,
+    titles: Sequence[str] | None = None,
+    tokens: Sequence[Sequence[str]] | None = None,
+    title: str | None = None,
+    shared_scale: bool = False,
+    colorbar: bool = True,
+    cmap: str = DEFAULT_CMAP,
+) -> Figure:
+    """The figure :func:`plot_attribution_maps` saves (arguments as there), not yet saved."""
+    colormap = _diverging_cmap(cmap)
+    arms, x = _checked_maps_input(relevance, inputs, titles, tokens)
+    shape = next(iter(arms.values())).shape
+    ndim, num = len(shape), shape[0]
+    maps, limit, label, ends = _scaled_maps(arms, shared_scale)
     tick_labels = [f"{ends[0]}\nagainst", "0", f"{ends[1]}\nfor the class"]
 
     sequence = ndim == 2  # one wide strip per sample: samples are stacked, not side by side
