@@ -1,4 +1,4 @@
-"""Hyperparameter sweep of Challenger on a tiny recipe (tinyMNIST, issue 6; the Table 2 rows, issue 13):
+"""Hyperparameter sweep of Challenger on a tiny recipe (tinyMNIST; the Table 2 rows):
 one run per setting and seed,
 validation AND test metrics appended to a JSONL file as each run finishes (resumable).
 
