@@ -6,10 +6,14 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
-# torch first, pinned together with torchvision: pip otherwise resolves a
-# torchvision that drags a different torch in.
+# Ranges, never pins: an installed torch (CPU or CUDA build) inside the range is kept.
+# The lower bounds are the lowest versions the test suite ran on (torch 2.14.1 with
+# torchvision 0.29.1); the newest tested is torch 2.15.0 with torchvision 0.29.2. No upper
+# bound: no release is known to break the package.
+TORCH = "torch>=2.14.1"
+TORCHVISION = "torchvision>=0.29.1"
 CORE = [
-    "torch==2.14.1",
+    TORCH,
     "numpy>=1.24",
     "transformers>=4.56,<6",
     "accelerate>=1.0,<2",
@@ -22,12 +26,12 @@ CORE = [
     "scikit-learn>=1.4",
 ]
 EXTRAS = {
-    "vision": ["torchvision==0.29.1", "mlxtend>=0.23"],
+    "vision": [TORCHVISION, "mlxtend>=0.23"],
     "text": ["gensim>=4.3,<5"],
     "ecg": ["wfdb>=4.1,<5", "pandas>=2.0"],
 }
 EXTRAS["test"] = [
-    "torchvision==0.29.1",
+    TORCHVISION,
     "pytest>=8.0",
     "hypothesis>=6.100",
     "zennit==0.5.1",

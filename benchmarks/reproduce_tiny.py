@@ -1,4 +1,4 @@
-"""Rerun the final tinyMNIST comparison of issue 6: base model, Challenger (LRP selection) and
+"""Rerun the final tinyMNIST comparison: base model, Challenger (LRP selection) and
 random selection, over 5 seeds, reported on the held-out test split.
 
     python benchmarks/reproduce_tiny.py                       # 3 arms x 5 seeds, 2 worker processes

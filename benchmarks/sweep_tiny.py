@@ -1,4 +1,4 @@
-"""Hyperparameter sweep of Challenger on a tiny recipe (tinyMNIST, issue 6; the Table 2 rows, issue 13):
+"""Hyperparameter sweep of Challenger on a tiny recipe (tinyMNIST; the Table 2 rows):
 one run per setting and seed,
 validation AND test metrics appended to a JSONL file as each run finishes (resumable).
 
@@ -121,12 +121,12 @@ def summarize(
 def format_summary(rows: list[dict[str, Any]], split: str) -> str:
     lines = [
         f"{split} metrics, mean ± std over seeds (sorted by accuracy)",
-        f"{'setting':<28} {'n':>2} {'acc %':>13} {'NLL':>13} {'ECE %':>13} {'wall s':>7}",
+        f"{'setting':<28} {'n':>2} {'acc %':>13} {'NLL':>13} {'ECE (0-1)':>16} {'wall s':>7}",
     ]
     for r in rows:
         lines.append(
             f"{r['setting']:<28} {r['n']:>2} {100 * r['accuracy']:6.2f} ± {100 * r['accuracy_std']:4.2f} "
-            f"{r['nll']:6.3f} ± {r['nll_std']:4.2f} {100 * r['ece']:6.2f} ± {100 * r['ece_std']:4.2f} "
+            f"{r['nll']:6.3f} ± {r['nll_std']:4.2f}  {r['ece']:6.4f} ± {r['ece_std']:6.4f} "
             f"{r['wall_s']:7.1f}"
         )
     lines += ["", "settings (training-field overrides of the recipe's challenger arm):"]
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             v = record["validation"]
             print(
                 f"[{index}/{len(jobs)} {time.perf_counter() - start:6.0f}s] {record['setting']} seed {record['seed']}: "
-                f"val acc {100 * v['accuracy']:.2f} NLL {v['nll']:.3f} ECE {100 * v['ece']:.2f} "
+                f"val acc {100 * v['accuracy']:.2f} NLL {v['nll']:.3f} ECE {v['ece']:.4f} "
                 f"({record['wall_s']:.0f} s)",
                 flush=True,
             )

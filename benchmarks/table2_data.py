@@ -1,22 +1,22 @@
 """Development folders for the Table 2 recipes, in the upstream layouts the loaders read.
 
-The shared development samples lack the official test splits, so this script carves a held-out
-development test split out of their training files and writes (or links) it where the upstream
+Partial copies (samples) of the data sets lack the official test splits, so this script carves a
+held-out development test split out of their training files and writes (or links) it where the upstream
 release keeps its test split. The recipes then run unchanged on these folders and on the full
 upstream folders (``--data_dir``), where the official test splits are used.
 
-    python benchmarks/table2_data.py SHARED_DATA OUT [--only cifar10,20newsgroups]
+    python benchmarks/table2_data.py SAMPLES OUT [--only cifar10,20newsgroups]
 
-- ``cifar10``: ``SHARED_DATA/cifar10/cifar-10-batches-py-subset/data_batch_1`` (4,000 real
+- ``cifar10``: ``SAMPLES/cifar10/cifar-10-batches-py-subset/data_batch_1`` (4,000 real
   training images). Every 4th image of each class (by position in the file) goes to
   ``OUT/cifar10/test_batch`` (1,000 images), the rest (3,000) is spread over ``data_batch_1`` ..
   ``data_batch_5`` in file order, as python-version pickles (dict with ``data`` uint8 ``[n, 3072]``
   and ``labels``).
-- ``20newsgroups``: ``SHARED_DATA/20newsgroups/20news-bydate-train`` (11,314 real messages). Every
+- ``20newsgroups``: ``SAMPLES/20newsgroups/20news-bydate-train`` (11,314 real messages). Every
   5th message of each group (by file number) is linked into ``OUT/20newsgroups/20news-bydate-test``,
   the rest into ``OUT/20newsgroups/20news-bydate-train``.
-- Reuters-21578 needs nothing: the shared copy is the whole ModApte collection
-  (``SHARED_DATA/reuters21578``), official test split included.
+- Reuters-21578 needs nothing: the copy used is the whole ModApte collection
+  (``SAMPLES/reuters21578``), official test split included.
 
 The recipes' validation split is then drawn from the remaining training part by the loaders, so
 training, validation and development test are disjoint.

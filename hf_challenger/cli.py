@@ -15,6 +15,10 @@ trains (data parallel), only the main process writes tables, figures and prints.
 holds a lock on its output folder while it runs (:mod:`hf_challenger.locks`): a second run into
 the same folder is refused, naming the run that holds it. On a
 machine without GPUs a multi-process launch trains with ``use_cpu=True`` (gloo).
+
+``--help``, ``--version``, argument errors and missing files (the recipe, ``--data_dir``,
+``--glove_path``) are answered before torch or transformers is imported, so they take a
+fraction of a second; everything else is checked before any training starts.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ FIELDS_HELP = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with the ``train`` and ``compare`` subcommands."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="hf-challenger", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,compare}")
 
     train = commands.add_parser(
@@ -81,13 +88,40 @@ def _add_path_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def path_error(options: argparse.Namespace) -> str | None:
+    """What is wrong with the paths given on the command line, or None; reads no file.
+
+    The recipe must be a file, ``--data_dir`` a folder, ``--glove_path`` an existing file or
+    folder (or ``default``). Checked before torch is imported, so a mistyped path is answered
+    at once.
+    """
+    if not options.recipe.is_file():
+        return f"recipe file {options.recipe} does not exist" + (" (it is a folder)" if options.recipe.is_dir() else "")
+    if options.data_dir is not None and not Path(options.data_dir).is_dir():
+        return f"--data_dir {options.data_dir} is not a folder; pass the folder holding the benchmark's upstream files"
+    if options.glove_path not in (None, "default") and not Path(options.glove_path).exists():
+        return (
+            f"--glove_path {options.glove_path} does not exist; pass a GloVe text file, a folder with "
+            "*_emb.npy + *_index.parquet, or 'default'"
+        )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hf-challenger`` console script; returns the exit status.
 
-    Recipe, overrides, seeds and arms are all checked (and every arm's training arguments
-    built once) before any training starts, so a typo fails in seconds with a message that
-    names it; errors during training propagate with their traceback.
+    ``--help``, ``--version``, argument errors and missing paths exit before torch or
+    transformers is imported. Recipe, overrides, seeds and arms are then all checked (and
+    every arm's training arguments built once) before any training starts, so a typo fails in
+    seconds with a message that names it; errors during training propagate with their
+    traceback.
     """
+    parser = build_parser()
+    options, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    problem = path_error(options)
+    if problem is not None:
+        parser.exit(2, f"hf-challenger {options.command}: error: {problem}\n")
+
     from accelerate import PartialState
 
     from .build import build_training_arguments, load_recipe_data, parse_overrides
@@ -97,8 +131,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .recipe import RecipeError, load_recipe
     from .summary import format_table, summarize
 
-    parser = build_parser()
-    options, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
     try:
         recipe = load_recipe(options.recipe).with_paths(options.data_dir, options.glove_path)
         overrides = parse_overrides(rest)

@@ -8,7 +8,8 @@ Layout of ``output_dir`` after :func:`run_comparison`::
                               ``overridden``: fields whose value is not the recipe's), per-arm mean/std
     results.md                the table in Markdown, with the data summary and the overridden fields
     attribution_maps.png      test inputs and their LRP relevance per arm (positive red, negative blue)
-    reliability_diagrams.png  top-label reliability diagram per arm (test predictions of all seeds)
+    reliability_diagrams.png  top-label reliability diagram per arm: bars from the test predictions of all
+                              seeds pooled, ECE as in the table (mean +- std over seeds)
     <arm>/seed-<n>/           save_pretrained model (config.json, model.safetensors), training_args.bin,
                               recipe.yaml (the recipe, the arm's resolved training fields, the seed),
                               metrics.json (test and validation metrics, train runtime),
@@ -16,7 +17,8 @@ Layout of ``output_dir`` after :func:`run_comparison`::
 
 The table reports mean +- standard deviation over seeds (sample standard deviation,
 ``ddof=1``; 0 for a single seed). Single-label: accuracy (%), NLL (nats), Brier score,
-ECE (%, 15 equal-width bins by default). Multi-label: macro ROC AUC, and with
+ECE (a fraction in [0, 1], as in the paper, results.json and the figures; 15 equal-width
+bins by default). Multi-label: macro ROC AUC, and with
 ``evaluation.n_resamples > 0`` the bootstrap interval's bounds averaged over seeds.
 
 Everything runs on every process under ``torchrun``/``accelerate launch`` (training is

@@ -22,11 +22,13 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
 
     The model is reloaded from ``run.output_dir`` with ``from_pretrained`` (a checkpoint recipe's
     text rows are padded by the tokenizer saved there, whose tokens label the figure). The attributed
-    class is the true label (single-label) or the top-scoring class (multi-label); the
-    attributed tensor is the arm's ``challenger_attribution_target`` (text: the embedding
-    output, summed over the embedding axis into one value per token), with the arm's
-    ``challenger_epsilon``, ``challenger_attention_rule`` and ``challenger_unknown_layers``. Drawn
-    by :func:`hf_challenger.plots.plot_attribution_maps` (positive red, negative blue).
+    class is the true label (single-label) or the top-scoring class (multi-label); the attributed
+    tensor is the arm's ``challenger_attribution_target`` (text: the embedding output, summed over
+    the embedding axis into one value per token), with the arm's ``challenger_epsilon``,
+    ``challenger_attention_rule`` and ``challenger_unknown_layers``. The title says which class is
+    explained, where, and names the arm and seed; each panel names the true and predicted class.
+    Drawn by :func:`hf_challenger.plots.plot_attribution_maps` (positive red, negative blue, with a
+    colour bar).
     """
     import torch
     from transformers import default_data_collator
@@ -72,9 +74,12 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
         lrp.remove()
     names = model.config.id2label
     if labels.dim() == 1:
-        titles = [f"{run.arm}: label {names[int(y)]} / pred {names[int(p)]}" for y, p in zip(labels, predicted)]
+        titles = [f"true {names[int(y)]}, predicted {names[int(p)]}" for y, p in zip(labels, predicted)]
+        explained = "the true class"
     else:
-        titles = [f"{run.arm}: relevance of {names[int(p)]}" for p in predicted]
+        titles = [f"explained: {names[int(p)]}" for p in predicted]
+        explained = "the top-scoring class"
+    title = attribution_title(run, explained, target_name)
     inputs = batch[model.main_input_name]
     tokens = None
     if at is not None and target_name == "embeddings":
@@ -84,13 +89,19 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
             int(batch["attention_mask"].sum(dim=1).max()) if "attention_mask" in batch else relevance.shape[1],
         )
         if shown < relevance.shape[1]:
-            titles = [f"{title}\n(first {shown} of {relevance.shape[1]} positions)" for title in titles]
+            titles = [f"{caption} (first {shown} of {relevance.shape[1]} positions)" for caption in titles]
         relevance = relevance[:, :shown]
         tokens = _tokens(test_dataset, inputs[:, :shown], tokenizer)
         inputs = None
     elif at is not None:
         inputs = None  # a hidden layer's relevance has no input picture to show above it
-    return plot_attribution_maps(relevance, path, inputs=inputs, titles=titles, tokens=tokens)
+    return plot_attribution_maps(relevance, path, inputs=inputs, titles=titles, tokens=tokens, title=title)
+
+
+def attribution_title(run: RunResult, explained: str, target_name: str) -> str:
+    """The attribution figure's title: what is explained, where, and by which arm and seed."""
+    where = {"input": "input", "embeddings": "token embeddings (summed per token)"}.get(target_name, target_name)
+    return f"Epsilon-LRP relevance of {explained} at the {where}: arm {run.arm}, seed {run.seed}"
 
 
 def figure_indices(dataset: Any, num_samples: int) -> np.ndarray:
@@ -123,14 +134,38 @@ def _tokens(dataset: Any, input_ids: Any, tokenizer: Any = None) -> list[list[st
 
 
 def reliability_figure(runs: Sequence[RunResult], n_bins: int, path: Path) -> Path:
-    """Top-label reliability diagram per arm over the test predictions of all its seeds."""
+    """Top-label reliability diagram per arm; ECE as in the table.
+
+    The bars pool the test predictions of all the arm's seeds; the ECE under each arm's name
+    is the table's: mean ± sample std (ddof=1) of the per-seed ECE, a fraction in [0, 1].
+    The figure's caption says both.
+    """
     from .metrics import reliability_diagram
     from .plots import plot_reliability_diagrams
 
-    diagrams = {}
+    diagrams, labels = {}, {}
     for arm in dict.fromkeys(run.arm for run in runs):
         arm_runs = [run for run in runs if run.arm == arm]
         logits = np.concatenate([run.logits for run in arm_runs])
-        labels = np.concatenate([run.labels for run in arm_runs])
-        diagrams[arm] = reliability_diagram(logits, labels, n_bins=n_bins, from_logits=True)
-    return plot_reliability_diagrams(diagrams, path)
+        targets = np.concatenate([run.labels for run in arm_runs])
+        diagrams[arm] = reliability_diagram(logits, targets, n_bins=n_bins, from_logits=True)
+        labels[arm] = ece_over_seeds([run.metrics["ece"] for run in arm_runs])
+    seeds = sorted({run.seed for run in runs})
+    if len(seeds) == 1:
+        caption = (
+            f"Bars: the test predictions of seed {seeds[0]} ({n_bins} bins). ECE: a fraction (0-1), as in the table."
+        )
+    else:
+        caption = (
+            f"Bars: the test predictions of all {len(seeds)} seeds pooled ({n_bins} bins). ECE: a fraction (0-1), "
+            "mean ± std of the per-seed values, as in the table."
+        )
+    return plot_reliability_diagrams(diagrams, path, ece_labels=labels, caption=caption)
+
+
+def ece_over_seeds(values: Sequence[float]) -> str:
+    """``ECE 0.1234 ± 0.0123 (3 seeds)``: mean and sample std (ddof=1), as in the table; for one
+    seed ``ECE 0.1234 (1 seed)``."""
+    if len(values) == 1:
+        return f"ECE {float(values[0]):.4f} (1 seed)"
+    return f"ECE {float(np.mean(values)):.4f} ± {float(np.std(values, ddof=1)):.4f} ({len(values)} seeds)"

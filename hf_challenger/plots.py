@@ -1,17 +1,19 @@
 """Figures for results: attribution maps (the paper's Figure 2 style) and reliability diagrams.
 
 Drawn with matplotlib's Agg canvas on standalone ``Figure`` objects, so nothing here
-touches pyplot's global state or needs a display. Every function saves one file (the
-format follows the path's suffix, e.g. ``.png``) and returns its path.
+touches pyplot's global state or needs a display. Every ``plot_*`` function saves one
+file (the format follows the path's suffix, e.g. ``.png``) and returns its path; the
+``*_figure`` functions return the unsaved ``Figure``.
 
 Colour convention of relevance maps: a diverging colormap centred on 0 with symmetric
-limits ``[-m, m]`` (``m`` the largest absolute relevance), positive relevance red,
-negative blue, zero white.
+limits, positive relevance red, negative blue, zero white, and a colour bar that says
+so and gives the scale.
 """
 
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ from typing import Any
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from .metrics import ReliabilityDiagram
@@ -92,50 +96,34 @@ def _bare(ax: Any) -> None:
         spine.set_visible(False)
 
 
-def plot_attribution_maps(
+def _wrap(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` characters (long words kept whole)."""
+    return textwrap.fill(text, width=width, break_long_words=False, break_on_hyphens=False) if text else text
+
+
+def _draw_input(ax: Any, x: np.ndarray, ndim: int) -> None:
+    """One input above its maps: an image, stacked signal traces, or one trace."""
+    if ndim == 4:
+        shown, image_cmap = _display_image(x)
+        ax.imshow(shown, cmap=image_cmap, interpolation="nearest")
+        _bare(ax)
+        return
+    traces = x if ndim == 3 else x[None]
+    spread = np.ptp(traces, axis=1, keepdims=True)
+    normalised = (traces - traces.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+    ax.plot((normalised - np.arange(traces.shape[0])[:, None]).T, color="black", linewidth=0.6)
+    ax.set_xlim(-0.5, traces.shape[1] - 0.5)
+    ax.set_yticks([])
+    ax.tick_params(labelsize=8)
+
+
+def _checked_maps_input(
     relevance: Any | Mapping[str, Any],
-    path: str | os.PathLike[str],
-    *,
-    inputs: Any = None,
-    titles: Sequence[str] | None = None,
-    tokens: Sequence[Sequence[str]] | None = None,
-    shared_scale: bool = False,
-    cmap: str = DEFAULT_CMAP,
-    dpi: int = 120,
-) -> Path:
-    """Draw N inputs in a row and their relevance maps in the row(s) below; save the figure.
-
-    ``relevance`` is one array, or a mapping ``{row name: array}`` of arrays of equal
-    shape (e.g. ``{"base": r_base, "Challenger": r_ch}`` for the same inputs, as in the
-    paper's Figure 2), drawn as one named row each. The layout follows the shape:
-
-    - ``[N, C, H, W]`` images: relevance summed over channels into an ``[H, W]`` map;
-      ``inputs [N, C, H, W]`` (C = 1 grey or 3 RGB, any normalisation) shown above it.
-    - ``[N, C, L]`` multi-channel signals (e.g. 12-lead ECG): a ``[C, L]`` heat map, one
-      row per channel; ``inputs [N, C, L]`` drawn as stacked traces above it.
-    - ``[N, L]`` sequences (text relevance summed over the embedding axis, or a 1-D
-      signal): a heat strip; ``inputs [N, L]`` drawn as a trace above it, and ``tokens``
-      (N lists of L strings) written under each strip.
-
-    Each map has symmetric colour limits ``[-m, m]``, ``m`` its largest |relevance|
-    (or, with ``shared_scale``, the largest over all maps).
-
-    Args:
-        relevance: relevance as above (numpy arrays or torch tensors), or a mapping of
-            row names to such arrays.
-        path: output file; its suffix picks the format (``.png``).
-        inputs: optional inputs with the relevance's shape.
-        titles: optional N captions (e.g. ``"label 3 / predicted 3"``).
-        tokens: optional N token lists for ``[N, L]`` relevance.
-        shared_scale: one colour limit for all maps instead of one per map.
-        cmap: diverging colormap with red for positive (``bwr``, ``seismic``, ``coolwarm``).
-        dpi: resolution of the saved image.
-
-    Returns:
-        The path written.
-    """
-    out = _output_path(path)
-    colormap = _diverging_cmap(cmap)
+    inputs: Any,
+    titles: Sequence[str] | None,
+    tokens: Sequence[Sequence[str]] | None,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """``({row name: relevance}, inputs or None)`` as float64 arrays, after every shape check."""
     if isinstance(relevance, Mapping):
         if not relevance:
             raise ValueError("relevance mapping is empty; give at least one {row name: relevance}")
@@ -164,42 +152,82 @@ def plot_attribution_maps(
             raise ValueError(
                 f"tokens must be {num} lists of {shape[1]} strings, got {len(tokens)} lists of lengths {lengths}"
             )
+    return arms, x
 
+
+def _scaled_maps(
+    arms: Mapping[str, np.ndarray], shared_scale: bool
+) -> tuple[np.ndarray, float, str, tuple[str, str]]:
+    """Maps ``[rows, N, ...]`` (images summed over channels), their colour limit, the colour
+    bar's label and its end labels: each map over its own largest |relevance| (limit 1), or
+    with ``shared_scale`` as is, the limit the largest |relevance| of any map."""
+    ndim = len(next(iter(arms.values())).shape)
     # [rows, N, H, W], [rows, N, C, L] or [rows, N, L]
     maps = np.stack([rel.sum(axis=1) if ndim == 4 else rel for rel in arms.values()])
-    flat = np.abs(maps.reshape(maps.shape[0], num, -1)).max(axis=2)  # [rows, N]
-    limits = np.full_like(flat, flat.max()) if shared_scale else flat
-    limits = np.where(limits > 0, limits, 1.0)
+    flat = np.abs(maps.reshape(maps.shape[0], maps.shape[1], -1)).max(axis=2)  # [rows, N]
+    if shared_scale:
+        limit = float(flat.max()) if flat.max() > 0 else 1.0
+        return maps, limit, "relevance\n(one scale for all maps)", (f"{-limit:.3g}", f"{limit:.3g}")
+    maps = maps / np.where(flat > 0, flat, 1.0).reshape(*flat.shape, *([1] * (maps.ndim - 2)))
+    return maps, 1.0, "relevance / largest\n|relevance| of its map", ("-1", "+1")
 
-    map_height = 2.2 if ndim == 4 else (1.8 if ndim == 3 else 0.6)
-    heights = ([2.2 if ndim == 4 else 1.4] if x is not None else []) + [map_height] * len(arms)
+
+def attribution_maps_figure(
+    relevance: Any | Mapping[str, Any],
+    *,
+    inputs: Any = None,
+    titles: Sequence[str] | None = None,
+    tokens: Sequence[Sequence[str]] | None = None,
+    title: str | None = None,
+    shared_scale: bool = False,
+    colorbar: bool = True,
+    cmap: str = DEFAULT_CMAP,
+) -> Figure:
+    """The figure :func:`plot_attribution_maps` saves (arguments as there), not yet saved."""
+    colormap = _diverging_cmap(cmap)
+    arms, x = _checked_maps_input(relevance, inputs, titles, tokens)
+    shape = next(iter(arms.values())).shape
+    ndim, num = len(shape), shape[0]
+    maps, limit, label, ends = _scaled_maps(arms, shared_scale)
+    tick_labels = [f"{ends[0]}\nagainst", "0", f"{ends[1]}\nfor the class"]
+
+    sequence = ndim == 2  # one wide strip per sample: samples are stacked, not side by side
+    per_sample = (0 if x is None else 1) + len(arms)
     offset = 0 if x is None else 1
-    figure = Figure(figsize=((2.2 if ndim == 4 else 4.0) * num, sum(heights) + 0.3 * len(heights)))
-    axes = figure.subplots(len(heights), num, squeeze=False, gridspec_kw={"height_ratios": heights})
+    if sequence:
+        heights = ([0.7] if x is not None else []) + [0.45 + (0.55 if tokens is not None else 0.0)] * len(arms)
+        heights = heights * num
+        width = float(np.clip(0.16 * shape[1] + 2.5, 6.0, 16.0))
+        grid = (len(heights), 1)
+        title_width = int(width * 10)
+    else:
+        panel = 1.7 if ndim == 4 else 3.4
+        heights = ([panel if ndim == 4 else 1.3] if x is not None else []) + [panel if ndim == 4 else 2.1] * len(arms)
+        width = panel * num + (1.2 if colorbar else 0.3)
+        grid = (len(heights), num)
+        title_width = int(panel * 11)
+    height = sum(heights) + (0.35 if titles is not None else 0.0) * (num if sequence else 1) + (0.4 if title else 0.1)
+    figure = Figure(figsize=(width, height), layout="constrained")
+    axes = figure.subplots(*grid, squeeze=False, gridspec_kw={"height_ratios": heights})
+
+    def at(sample: int, row: int) -> Any:
+        return axes[sample * per_sample + row, 0] if sequence else axes[row, sample]
+
+    map_axes = []
     for i in range(num):
         if x is not None:
-            top = axes[0, i]
-            if ndim == 4:
-                shown, image_cmap = _display_image(x[i])
-                top.imshow(shown, cmap=image_cmap, interpolation="nearest")
-                _bare(top)
-            else:
-                traces = x[i] if ndim == 3 else x[i][None]
-                spread = np.ptp(traces, axis=1, keepdims=True)
-                normalised = (traces - traces.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
-                top.plot((normalised - np.arange(traces.shape[0])[:, None]).T, color="black", linewidth=0.6)
-                top.set_xlim(-0.5, traces.shape[1] - 0.5)
-                top.set_yticks([])
+            _draw_input(at(i, 0), x[i], ndim)
         if titles is not None:
-            axes[0, i].set_title(titles[i], fontsize=9)
+            at(i, 0).set_title(_wrap(titles[i], title_width), fontsize=10)
         for row, name in enumerate(arms):
-            ax = axes[offset + row, i]
+            ax = at(i, offset + row)
+            map_axes.append(ax)
             shown_map = maps[row, i] if maps[row, i].ndim == 2 else maps[row, i][None]
             ax.imshow(
                 shown_map,
                 cmap=colormap,
-                vmin=-limits[row, i],
-                vmax=limits[row, i],
+                vmin=-limit,
+                vmax=limit,
                 interpolation="nearest",
                 aspect="equal" if ndim == 4 else "auto",
             )
@@ -207,41 +235,108 @@ def plot_attribution_maps(
                 _bare(ax)
             else:
                 ax.set_yticks([])
-                if tokens is not None:
-                    ax.set_xticks(np.arange(shape[1]), labels=list(tokens[i]), rotation=90, fontsize=6)
-            if i == 0 and name:
-                ax.set_ylabel(name)
-    return _save(figure, out, dpi)
+                ax.tick_params(labelsize=8)
+                if sequence:
+                    ax.set_xticks([])
+                    if tokens is not None:
+                        ax.set_xticks(np.arange(shape[1]), labels=list(tokens[i]), rotation=90, fontsize=8)
+            if name and (sequence or i == 0):
+                ax.set_ylabel(name, fontsize=11, rotation=0 if sequence else 90, ha="right" if sequence else "center")
+    if colorbar:
+        bar = figure.colorbar(
+            ScalarMappable(norm=Normalize(-limit, limit), cmap=colormap),
+            ax=map_axes,
+            shrink=0.9 if sequence else 1.0,
+            aspect=25 if sequence else 12,
+            ticks=[-limit, 0.0, limit],
+            pad=0.02,
+        )
+        bar.set_ticklabels(tick_labels)
+        bar.set_label(label, fontsize=10)
+        bar.ax.tick_params(labelsize=9)
+    if title:
+        figure.suptitle(_wrap(title, int(width * 9)), fontsize=12)
+    return figure
 
 
-def plot_reliability_diagrams(
-    diagrams: Mapping[str, ReliabilityDiagram],
+def plot_attribution_maps(
+    relevance: Any | Mapping[str, Any],
     path: str | os.PathLike[str],
     *,
+    inputs: Any = None,
+    titles: Sequence[str] | None = None,
+    tokens: Sequence[Sequence[str]] | None = None,
+    title: str | None = None,
+    shared_scale: bool = False,
+    colorbar: bool = True,
+    cmap: str = DEFAULT_CMAP,
     dpi: int = 120,
 ) -> Path:
-    """Draw one reliability diagram per arm, side by side, and save the figure.
+    """Draw N inputs and their relevance maps, with a colour bar; save the figure.
 
-    Each panel shows accuracy per confidence bin (bars), the gap to the bin's mean
-    confidence (shaded), the diagonal of perfect calibration, and the arm's ECE in the
-    title. Empty bins are left blank.
+    ``relevance`` is one array, or a mapping ``{row name: array}`` of arrays of equal
+    shape (e.g. ``{"base": r_base, "Challenger": r_ch}`` for the same inputs, as in the
+    paper's Figure 2), drawn as one named row each. The layout follows the shape:
+
+    - ``[N, C, H, W]`` images: relevance summed over channels into an ``[H, W]`` map;
+      ``inputs [N, C, H, W]`` (C = 1 grey or 3 RGB, any normalisation) shown above it;
+      samples side by side.
+    - ``[N, C, L]`` multi-channel signals (e.g. 12-lead ECG): a ``[C, L]`` heat map, one
+      row per channel; ``inputs [N, C, L]`` drawn as stacked traces above it.
+    - ``[N, L]`` sequences (text relevance summed over the embedding axis, or a 1-D
+      signal): one full-width heat strip per sample, samples stacked; ``inputs [N, L]``
+      drawn as a trace above it, and ``tokens`` (N lists of L strings) written under it.
+
+    Colours: red positive, blue negative, white 0. Each map is divided by its own largest
+    |relevance| (colour scale -1 .. 1), or with ``shared_scale`` all maps share the limits
+    ``[-m, m]``, ``m`` the largest |relevance| of any map; the colour bar says which.
 
     Args:
-        diagrams: ``{arm name: ReliabilityDiagram}`` from
-            :func:`hf_challenger.metrics.reliability_diagram`, drawn in mapping order.
+        relevance: relevance as above (numpy arrays or torch tensors), or a mapping of
+            row names to such arrays.
         path: output file; its suffix picks the format (``.png``).
+        inputs: optional inputs with the relevance's shape.
+        titles: optional N captions (e.g. ``"true 3, predicted 3"``), wrapped to fit.
+        tokens: optional N token lists for ``[N, L]`` relevance.
+        title: optional figure title (e.g. which class is explained, which model and seed).
+        shared_scale: one colour scale for all maps instead of one per map.
+        colorbar: draw the colour bar (signed relevance, centred at 0).
+        cmap: diverging colormap with red for positive (``bwr``, ``seismic``, ``coolwarm``).
         dpi: resolution of the saved image.
 
     Returns:
         The path written.
     """
     out = _output_path(path)
+    figure = attribution_maps_figure(
+        relevance,
+        inputs=inputs,
+        titles=titles,
+        tokens=tokens,
+        title=title,
+        shared_scale=shared_scale,
+        colorbar=colorbar,
+        cmap=cmap,
+    )
+    return _save(figure, out, dpi)
+
+
+def reliability_diagrams_figure(
+    diagrams: Mapping[str, ReliabilityDiagram],
+    *,
+    ece_labels: Mapping[str, str] | None = None,
+    caption: str | None = None,
+) -> Figure:
+    """The figure :func:`plot_reliability_diagrams` saves (arguments as there), not yet saved."""
     if not isinstance(diagrams, Mapping) or not diagrams:
         raise ValueError("diagrams must be a non-empty mapping {arm name: ReliabilityDiagram}")
     for name, diagram in diagrams.items():
         if not isinstance(diagram, ReliabilityDiagram):
             raise TypeError(f"diagrams[{name!r}] must be a ReliabilityDiagram, got {type(diagram).__name__}")
-    figure = Figure(figsize=(3.6 * len(diagrams), 3.8))
+    unknown = sorted(set(ece_labels or {}) - set(diagrams))
+    if unknown:
+        raise ValueError(f"ece_labels name arms without a diagram: {unknown}; arms: {', '.join(diagrams)}")
+    figure = Figure(figsize=(3.2 * len(diagrams) + 0.4, 3.9 + (0.3 if caption else 0.0)), layout="constrained")
     axes = figure.subplots(1, len(diagrams), squeeze=False, sharey=True)[0]
     for ax, (name, diagram) in zip(axes, diagrams.items()):
         edges = diagram.bin_edges
@@ -262,7 +357,40 @@ def plot_reliability_diagrams(
         ax.set_ylim(0.0, 1.0)
         ax.set_aspect("equal")
         ax.set_xlabel("confidence")
-        ax.set_title(f"{name}\nECE = {diagram.ece:.4f}", fontsize=10)
+        ece_text = (ece_labels or {}).get(name, f"ECE = {diagram.ece:.4f}")
+        ax.set_title(f"{name}\n{ece_text}", fontsize=10)
     axes[0].set_ylabel("accuracy")
-    axes[0].legend(loc="upper left", fontsize=7)
-    return _save(figure, out, dpi)
+    axes[0].legend(loc="upper left", fontsize=8)
+    if caption:
+        figure.supxlabel(_wrap(caption, int(figure.get_figwidth() * 12)), fontsize=9)
+    return figure
+
+
+def plot_reliability_diagrams(
+    diagrams: Mapping[str, ReliabilityDiagram],
+    path: str | os.PathLike[str],
+    *,
+    ece_labels: Mapping[str, str] | None = None,
+    caption: str | None = None,
+    dpi: int = 120,
+) -> Path:
+    """Draw one reliability diagram per arm, side by side, and save the figure.
+
+    Each panel shows accuracy per confidence bin (bars), the gap to the bin's mean
+    confidence (shaded), the diagonal of perfect calibration, and the arm's ECE (a
+    fraction in [0, 1]) in the title. Empty bins are left blank.
+
+    Args:
+        diagrams: ``{arm name: ReliabilityDiagram}`` from
+            :func:`hf_challenger.metrics.reliability_diagram`, drawn in mapping order.
+        path: output file; its suffix picks the format (``.png``).
+        ece_labels: optional ``{arm name: text}`` shown under the arm's name instead of the
+            diagram's own ``ECE = ...`` (e.g. the mean ± std over seeds of a table).
+        caption: optional line under the panels (e.g. how the seeds were combined).
+        dpi: resolution of the saved image.
+
+    Returns:
+        The path written.
+    """
+    out = _output_path(path)
+    return _save(reliability_diagrams_figure(diagrams, ece_labels=ece_labels, caption=caption), out, dpi)

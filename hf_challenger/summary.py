@@ -23,7 +23,7 @@ COLUMNS: dict[str, tuple[tuple[str, str, float, int], ...]] = {
         ("accuracy", "Accuracy (%) ↑", 100.0, 2),
         ("nll", "NLL ↓", 1.0, 3),
         ("brier", "Brier ↓", 1.0, 4),
-        ("ece", "ECE (%) ↓", 100.0, 2),
+        ("ece", "ECE (0-1) ↓", 1.0, 4),  # a fraction, as in the paper, results.json and the figures
     ),
     "multi_label": (
         ("macro_auc", "macro AUC ↑", 1.0, 4),
@@ -126,6 +126,8 @@ def model_card(recipe: Recipe, result: RunResult) -> str:
         ),
         "",
         "## Metrics",
+        "",
+        "Fractions in [0, 1] (accuracy, Brier score, ECE, AUC); loss and NLL in nats.",
         "",
         "| split | " + " | ".join(sorted(result.metrics)) + " |",
         "| --- | " + " | ".join("---" for _ in result.metrics) + " |",

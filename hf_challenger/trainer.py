@@ -34,6 +34,7 @@ from .challenge import (
 from .challenge.finite import ATTACK_LOSS, GRAD_NORM, LOSS, FiniteGuard, check_knobs_fit
 from .challenge.stats import ChallengerStats
 from .config import ChallengerConfig
+from . import models  # noqa: F401  (registers the package's models with the Auto classes)
 from .fields import parse_bool
 from .guards import load_generator_state, refuse_bad_label_column, refuse_empty_dataset
 from .lrp import EpsilonLRP, unwrap_model

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from .config import ChallengerConfig, parse_num_features
+from . import models  # noqa: F401  (registers the package's models with the Auto classes)
 from .fields import coerce_fields
 from .guards import check_trainer_ranges
 

@@ -18,7 +18,8 @@ from hf_challenger.build import load_recipe_data
 from hf_challenger.cli import main
 from hf_challenger.compare import RunResult, parse_seeds, select_arms
 from hf_challenger.data import get_vocabulary
-from hf_challenger.figures import figure_indices
+from hf_challenger import metrics, plots
+from hf_challenger.figures import attribution_title, ece_over_seeds, figure_indices, reliability_figure
 from hf_challenger.metrics import accuracy
 from hf_challenger.models import VGGForImageClassification
 from hf_challenger.recipe import load_recipe
@@ -78,7 +79,7 @@ def test_compare_prints_the_table_and_says_which_data(compared):
     printed = compared["printed"]
     assert "train 20 (2 per class" in printed and "validation 200" in printed and "test 1,000" in printed
     assert "real MNIST digits" in printed and "held out" in printed
-    assert "Accuracy (%)" in printed and "ECE (%)" in printed and "NLL" in printed and "Brier" in printed
+    assert "Accuracy (%)" in printed and "ECE (0-1)" in printed and "NLL" in printed and "Brier" in printed
     rows = [line for line in printed.splitlines() if line.startswith(("base ", "challenger "))]
     assert len(rows) == 2 and all(line.count("±") == 4 for line in rows)
 
@@ -120,6 +121,7 @@ def test_each_arm_and_seed_is_saved_and_reloads_with_its_metrics(compared):
             metrics = json.loads((folder / "metrics.json").read_text())
             card = (folder / "README.md").read_text()
             assert f"arm `{arm}`, seed {seed}" in card and "## Metrics" in card and "VGGForImageClassification" in card
+            assert "Fractions in [0, 1] (accuracy, Brier score, ECE, AUC)" in card  # the unit of the metrics table
             model = AutoModelForImageClassification.from_pretrained(folder)
             assert isinstance(model, VGGForImageClassification)
             with torch.no_grad():
@@ -155,9 +157,10 @@ def test_summary_and_table_are_mean_and_sample_std():
     assert summary["base"]["accuracy"] == {"mean": pytest.approx(0.45), "std": pytest.approx(0.0707106781), "n": 2}
     assert summary["challenger"]["accuracy"]["std"] == 0.0  # one seed
     table = format_table(summary, "single_label")
-    assert "45.00 ± 7.07" in table and "20.00 ± 14.14" in table and "70.00 ± 0.00" in table
+    assert "45.00 ± 7.07" in table and "70.00 ± 0.00" in table  # accuracy in percent
+    assert "0.2000 ± 0.1414" in table and "0.0500 ± 0.0000" in table  # ECE a fraction, as in results.json
     markdown = format_table(summary, "single_label", markdown=True)
-    assert markdown.splitlines()[0].startswith("| Arm | Accuracy (%) ↑ | NLL ↓ | Brier ↓ | ECE (%) ↓ |")
+    assert markdown.splitlines()[0].startswith("| Arm | Accuracy (%) ↑ | NLL ↓ | Brier ↓ | ECE (0-1) ↓ |")
     multi = {
         "base": {
             "macro_auc": {"mean": 0.9, "std": 0.01, "n": 3},
@@ -166,6 +169,41 @@ def test_summary_and_table_are_mean_and_sample_std():
         }
     }
     assert "0.9000 ± 0.0100" in format_table(multi, "multi_label") and "CI lower" in format_table(multi, "multi_label")
+
+
+def test_reliability_figure_pools_bars_and_reports_the_tables_ece(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    runs = []
+    for arm, scale in (("base", 4.0), ("challenger", 1.0)):
+        for seed in (0, 1, 2):
+            logits, labels = rng.normal(scale=scale, size=(40, 3)), rng.integers(0, 3, 40)
+            ece = metrics.ece(logits, labels, from_logits=True, n_bins=5)
+            runs.append(RunResult(arm, seed, "", {"ece": ece}, {}, 1.0, {}, logits, labels))
+    drawn = {}
+    monkeypatch.setattr(
+        plots, "plot_reliability_diagrams", lambda diagrams, path, **kw: drawn.update(diagrams=diagrams, **kw)
+    )
+    reliability_figure(runs, 5, tmp_path / "r.png")
+    table = format_table(summarize(runs), "single_label")
+    for arm in ("base", "challenger"):
+        mean = np.mean([r.metrics["ece"] for r in runs if r.arm == arm])
+        std = np.std([r.metrics["ece"] for r in runs if r.arm == arm], ddof=1)
+        assert drawn["ece_labels"][arm] == f"ECE {mean:.4f} ± {std:.4f} (3 seeds)"
+        assert f"{mean:.4f} ± {std:.4f}" in table  # the figure's number is the table's
+        assert drawn["diagrams"][arm].count.sum() == 120  # bars: the 3 seeds' 40 test rows pooled
+    assert "all 3 seeds pooled" in drawn["caption"] and "mean ± std of the per-seed values" in drawn["caption"]
+    assert "fraction (0-1)" in drawn["caption"]
+
+
+def test_ece_over_one_seed_has_no_spread():
+    assert ece_over_seeds([0.25]) == "ECE 0.2500 (1 seed)"
+    assert ece_over_seeds([0.1, 0.3]) == "ECE 0.2000 ± 0.1414 (2 seeds)"
+
+
+def test_attribution_title_names_the_class_the_arm_and_the_seed():
+    title = attribution_title(run("challenger", 4, 0.5, 0.1), "the true class", "input")
+    assert title == "Epsilon-LRP relevance of the true class at the input: arm challenger, seed 4"
+    assert "token embeddings" in attribution_title(run("base", 0, 0.5, 0.1), "the true class", "embeddings")
 
 
 def test_seeds_and_arms_parsing(compared):

@@ -27,7 +27,7 @@ def test_image_attribution_map_positive_red_negative_blue(tmp_path):
     relevance = torch.zeros(1, 3, 16, 16)
     relevance[..., :8] = 0.5  # left half positive (summed over 3 channels: 1.5)
     relevance[..., 8:] = -0.5  # right half negative
-    path = plots.plot_attribution_maps(relevance, tmp_path / "maps.png")
+    path = plots.plot_attribution_maps(relevance, tmp_path / "maps.png", colorbar=False)
     assert path == tmp_path / "maps.png"
     _assert_png(path)
     red, blue = _colour_masks(imread(path))
@@ -38,7 +38,7 @@ def test_image_attribution_map_positive_red_negative_blue(tmp_path):
 def test_colour_limits_are_symmetric_around_zero(tmp_path):
     relevance = np.full((1, 1, 10, 10), 1.0)
     relevance[..., 5:] = -0.01  # weak negative: must stay near white, not saturate to blue
-    path = plots.plot_attribution_maps(relevance, tmp_path / "sym.png")
+    path = plots.plot_attribution_maps(relevance, tmp_path / "sym.png", colorbar=False)
     image = imread(path)[..., :3]
     red, blue = _colour_masks(image)
     assert red.sum() > 100 and blue.sum() == 0
@@ -51,7 +51,7 @@ def test_one_named_row_per_arm(tmp_path):
     rng = np.random.default_rng(3)
     inputs = rng.normal(size=(2, 1, 10, 10))
     arms = {"base": np.ones((2, 1, 10, 10)), "Challenger": -np.ones((2, 1, 10, 10))}
-    path = plots.plot_attribution_maps(arms, tmp_path / "arms.png", inputs=inputs, titles=["x", "y"])
+    path = plots.plot_attribution_maps(arms, tmp_path / "arms.png", inputs=inputs, titles=["x", "y"], colorbar=False)
     _assert_png(path)
     red, blue = _colour_masks(imread(path))
     assert red.sum() > 100 and blue.sum() > 100
@@ -80,7 +80,10 @@ def test_signal_and_sequence_maps(tmp_path):
     )
     _assert_png(ecg)
     strip = plots.plot_attribution_maps(
-        torch.tensor([[2.0, -2.0, 0.0, 0.5]]), tmp_path / "text.png", tokens=[["the", "cat", "sat", "down"]]
+        torch.tensor([[2.0, -2.0, 0.0, 0.5]]),
+        tmp_path / "text.png",
+        tokens=[["the", "cat", "sat", "down"]],
+        colorbar=False,
     )
     _assert_png(strip)
     red, blue = _colour_masks(imread(strip))
@@ -116,6 +119,78 @@ def test_reliability_diagrams_side_by_side(tmp_path):
     _assert_png(path)
     single = plots.plot_reliability_diagrams({"base": diagrams["base"]}, tmp_path / "one.png")
     assert imread(path).shape[1] > 1.5 * imread(single).shape[1]  # two panels are wider than one
+
+
+def _colour_bar(figure):
+    bars = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1
+    return bars[0]
+
+
+def test_colour_bar_is_signed_and_centred_at_zero():
+    relevance = np.zeros((2, 1, 6, 6))
+    relevance[0, 0, :3] = 4.0
+    relevance[1, 0, 3:] = -0.5
+    figure = plots.attribution_maps_figure(relevance, title="explained: the true class; seed 3")
+    bar = _colour_bar(figure)
+    low, high = bar.get_ylim()
+    assert low == -high == -1.0  # each map scaled by its own largest |relevance|
+    assert "largest" in bar.get_ylabel() and "|relevance| of its map" in bar.get_ylabel()
+    ticks = [text.get_text() for text in bar.get_yticklabels()]
+    assert ticks[0].startswith("-1") and "against" in ticks[0] and ticks[1] == "0" and "for the class" in ticks[2]
+    images = [image for ax in figure.axes if ax.get_label() != "<colorbar>" for image in ax.get_images()]
+    assert [image.get_array().max() for image in images] == [1.0, 0.0]  # 4.0 / 4.0; -0.5 / 0.5 -> min -1
+    assert [image.get_array().min() for image in images] == [0.0, -1.0]
+    assert all(image.get_clim() == (-1.0, 1.0) for image in images)
+    assert figure.get_suptitle() == "explained: the true class; seed 3"
+
+
+def test_shared_scale_colour_bar_gives_relevance_units():
+    relevance = {"base": np.full((1, 1, 4, 4), 0.25), "challenger": np.full((1, 1, 4, 4), -2.0)}
+    figure = plots.attribution_maps_figure(relevance, shared_scale=True)
+    bar = _colour_bar(figure)
+    assert bar.get_ylim() == (-2.0, 2.0)
+    assert "one scale for all maps" in bar.get_ylabel()
+    assert [text.get_text().split("\n")[0] for text in bar.get_yticklabels()] == ["-2", "0", "2"]
+    assert "<colorbar>" not in [ax.get_label() for ax in plots.attribution_maps_figure(relevance, colorbar=False).axes]
+
+
+def test_sequences_are_stacked_one_full_width_strip_per_sample():
+    titles = ["true comp.sys.ibm.pc.hardware, predicted rec.sport.hockey", "true sci.space, predicted sci.med"]
+    tokens = [["w"] * 30, ["v"] * 30]
+    figure = plots.attribution_maps_figure(
+        {"base": np.ones((2, 30)), "challenger": -np.ones((2, 30))}, titles=titles, tokens=tokens
+    )
+    maps = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
+    assert len(maps) == 4  # 2 samples x 2 arms, in one column
+    assert len({round(ax.get_position().x0, 3) for ax in maps}) == 1
+    tops = [ax.get_position().y0 for ax in maps]
+    assert tops == sorted(tops, reverse=True)  # sample 0 (base, challenger) above sample 1
+    assert [ax.get_ylabel() for ax in maps] == ["base", "challenger", "base", "challenger"]
+    assert maps[0].get_title() == titles[0] and maps[2].get_title() == titles[1]
+    assert [t.get_text() for t in maps[1].get_xticklabels()] == ["w"] * 30
+
+
+def test_long_panel_titles_are_wrapped():
+    title = "true a.very.long.class.name.number.one, predicted another.very.long.class.name"
+    figure = plots.attribution_maps_figure(np.ones((1, 1, 8, 8)), titles=[title])
+    shown = figure.axes[0].get_title()
+    assert "\n" in shown and shown.replace("\n", " ") == title
+
+
+def test_reliability_diagrams_carry_ece_labels_and_caption():
+    rng = np.random.default_rng(4)
+    diagram = M.reliability_diagram(rng.normal(size=(50, 3)), rng.integers(0, 3, 50), from_logits=True)
+    figure = plots.reliability_diagrams_figure(
+        {"base": diagram, "challenger": diagram},
+        ece_labels={"challenger": "ECE 0.1000 ± 0.0100 (3 seeds)"},
+        caption="Bars: 3 seeds pooled.",
+    )
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles == [f"base\nECE = {diagram.ece:.4f}", "challenger\nECE 0.1000 ± 0.0100 (3 seeds)"]
+    assert figure.get_supxlabel() == "Bars: 3 seeds pooled."
+    with pytest.raises(ValueError, match=r"ece_labels name arms without a diagram: \['random'\]; arms: base"):
+        plots.reliability_diagrams_figure({"base": diagram}, ece_labels={"random": "x"})
 
 
 def test_reliability_diagrams_refuse_bad_input(tmp_path):

@@ -1,4 +1,4 @@
-"""The README's "swap in Trainer" example, read from README.md and run as written (in a temporary directory)."""
+"""The README's "swap in Trainer" examples (VGG, BERT, a plain nn.Module), read from README.md and run as written."""
 
 from __future__ import annotations
 
@@ -44,3 +44,11 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys) -> None:
     assert logs["challenger_challenged_rows"] == 0.5
     assert abs(logs["challenger_changed_share"] - 154 / 3072) < 1e-6  # round(0.05 * 3072) features per row
     assert "challenger_changed_share" in capsys.readouterr().out
+
+
+def test_readme_own_module_example_runs(tmp_path, monkeypatch) -> None:
+    namespace = run_example(2, tmp_path, monkeypatch)
+    trainer = namespace["trainer"]
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logs) == 3 and all(entry["challenger_changed_share"] > 0 for entry in logs)
+    assert type(trainer.model).__name__ == "SignalNet" and trainer._input_key == "signal"

@@ -1,8 +1,9 @@
 """Models of the Challenger paper as transformers ``PreTrainedModel`` classes.
 
-Importing this package (``import hf_challenger`` does) registers each configuration with
-``AutoConfig`` and each model with its Auto class, so a folder written by
-``save_pretrained`` (or a Hub repository) loads without naming the class:
+Importing this package registers each configuration with ``AutoConfig`` and each model
+with its Auto class, so a folder written by ``save_pretrained`` (or a Hub repository) loads
+without naming the class. Taking any name from ``hf_challenger`` imports it first; a bare
+``import hf_challenger`` does not (it stays free of torch):
 
 - :class:`VGGForImageClassification` (``model_type`` ``challenger-vgg``):
   ``AutoModelForImageClassification``.
