@@ -81,7 +81,10 @@ def test_every_recipe_compares_against_a_base_arm_without_challenger():
         recipe = load_recipe(path)
         assert recipe.arm_training("base")["challenger_enabled"] is False, path.name
         others = [arm for arm in recipe.arms if arm != "base"]
-        assert others and all(recipe.arm_training(arm).get("challenger_enabled", True) for arm in others), path.name
+        # every other arm challenges, except a plain Trainer regulariser compared against (NEFTune)
+        plain = [arm for arm in others if not recipe.arm_training(arm).get("challenger_enabled", True)]
+        assert all(recipe.arm_training(arm).get("neftune_noise_alpha") for arm in plain), path.name
+        assert len(plain) < len(others), path.name
 
 
 def test_ablation_and_topk_recipes():
