@@ -6,7 +6,8 @@
 """
 
 from .engine import Attribution, EpsilonLRP, extract_logits, unwrap_model
-from .functional_rules import ATTENTION_RULES, UnsupportedLayerError
+from .errors import UnsupportedLayerError
+from .functional_rules import ATTENTION_RULES
 from .layer_map import LayerMap, default_layer_map
 from .rules import EpsilonRule, GradientRule, IdentityRule, MergedBatchNormRule, Rule
 
