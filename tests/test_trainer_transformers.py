@@ -161,17 +161,17 @@ def test_a_plain_module_with_two_float_tensors_still_needs_the_input_key(tmp_pat
 
 
 def test_unknown_layers_and_attention_rule_are_training_arguments(tmp_path):
-    class Exponential(nn.Module):
+    class CumulativeProduct(nn.Module):  # no rule: a product of many activations
         def forward(self, x):
-            return torch.exp(x)
+            return torch.cumprod(x, 1)
 
     class Odd(PlainImageNet):
         def __init__(self) -> None:
             super().__init__()
-            self.body[2] = Exponential()
+            self.body[2] = CumulativeProduct()
 
     args = arguments(tmp_path, "vision", max_steps=1, challenger_attention_rule="cp")
-    with pytest.raises(Exception, match=r"call 'exp' .* module 'body.2' of type Exponential.*challenger_unknown_layers"):
+    with pytest.raises(Exception, match=r"call 'cumprod' .* module 'body.2' of type CumulativeProduct.*challenger_unknown_layers"):
         ChallengerTrainer(model=Odd(), args=args, train_dataset=dataset("vision")).train()
     args = arguments(tmp_path, "vision", max_steps=1, challenger_unknown_layers="gradient")
     trainer = ChallengerTrainer(model=Odd(), args=args, train_dataset=dataset("vision"))

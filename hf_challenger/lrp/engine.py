@@ -17,6 +17,9 @@ from .rules import PassState, Rule
 
 TargetSelector = Callable[[Tensor], Tensor]
 _LABEL_KEYS = ("labels", "label")
+# Where a mapping output holds the logits: ``logits``, or the names of transformers' time-series
+# classifiers (PatchTST ``prediction_logits``, PatchTSMixer ``prediction_outputs``).
+_LOGIT_KEYS = ("logits", "prediction_logits", "prediction_outputs")
 
 
 class Attribution(NamedTuple):
@@ -50,15 +53,17 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def extract_logits(output: Any) -> Tensor:
-    """Logits ``[B, C]`` from a tensor, a tuple/list (first item), or a mapping/ModelOutput with ``logits``."""
+    """Logits ``[B, C]`` from a tensor, a tuple/list (first item), or a mapping/ModelOutput with ``logits``
+    (or a time-series classifier's ``prediction_logits``/``prediction_outputs``)."""
     if isinstance(output, Tensor):
         return output
     if isinstance(output, Mapping):  # transformers' ModelOutput is an OrderedDict
-        if "logits" not in output:
-            raise ValueError(
-                f"the model returned a mapping with keys {sorted(output)}; EpsilonLRP needs a 'logits' entry"
-            )
-        return output["logits"]
+        for key in _LOGIT_KEYS:
+            if key in output:
+                return output[key]
+        raise ValueError(
+            f"the model returned a mapping with keys {sorted(output)}; EpsilonLRP needs a 'logits' entry"
+        )
     if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
         return output[0]
     raise TypeError(
@@ -194,7 +199,9 @@ class EpsilonLRP:
             raise TypeError(f"the module given as at= returned {type(output).__name__}, not a tensor")
         attributed = output.detach().to(self._compute_dtype(output)).requires_grad_(True)
         self._attributed = self._state.activations.add(attributed)
-        return attributed
+        # The model gets a copy: it may edit the tensor in place (CTRL scales its embeddings with
+        # ``*=``), which a leaf that requires grad does not allow.
+        return self._state.activations.add(attributed.clone())
 
     def remove(self) -> None:
         """Release the engine. Its hooks exist only while :meth:`attribute` runs, so the model carries

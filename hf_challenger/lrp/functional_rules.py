@@ -8,20 +8,12 @@ that depends on the attributed tensor: :mod:`~hf_challenger.lrp.activations` fol
 attributed tensor call by call; parameters, buffers and what is computed from them alone are
 constants):
 
-- element-wise nonlinearities (GELU, SiLU, tanh, sigmoid, ...): identity rule (relevance passes
-  unchanged), see :func:`~hf_challenger.lrp.gradients.identity_rule`;
-- ``F.layer_norm``/``F.group_norm``/``F.rms_norm``: the normalising statistic held constant; inside a
-  normalisation *module* written out by hand (Llama's RMSNorm, T5's LayerNorm) the results of
-  ``sqrt``/``rsqrt``/``var``/``std``/fractional powers are detached instead;
-- products of two activations (``matmul``, ``bmm``, ``einsum``, ``*``): ``"attnlrp"`` halves the
-  gradient of each operand (relevance splits half and half); ``"cp"`` holds a gate (the output of an
-  activation rule) constant and halves only between two non-gate activations;
-- ``softmax``: ordinary gradient (``"attnlrp"``) or a constant (``"cp"``: attention weights carry no
-  relevance to q and k);
-- ``F.scaled_dot_product_attention``: computed as its eager decomposition so the product and softmax
-  rules apply (``eager`` and ``sdpa`` attention give the same relevance);
-- linear and structural calls (sums, scaling by constants, reshapes, indexing, concatenation,
-  dropout in eval, rotary position encoding, pooling, masking): ordinary gradient.
+the rule is chosen by what the call computes, not by its name or module (:mod:`.call_rules`: (a)
+linear and structural calls keep their gradient, (b) element-wise functions of one activation take the
+identity rule, (c) products and quotients of two activations split relevance (``"attnlrp"``) or hold
+the gate or divisor constant (``"cp"``), (d) normalising statistics are constants, (e) softmax and
+attention written as one call are decomposed, (f) in-place forms take the rule of their out-of-place
+form).
 
 Any other call on an activation is unknown: :class:`UnsupportedLayerError` names the innermost
 module (path and type) and the call, unless the engine was built with ``unknown_layers="gradient"``.
@@ -31,6 +23,7 @@ through untouched. The mode exists only while a pass runs; nothing in torch is p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,8 +33,17 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from .activations import ActivationSet
-from .call_rules import GRADIENT_CALLS, HANDLERS, IN_PLACE_CALLS, NONLINEAR_CALLS, STATISTIC_CALLS, is_fractional_power
-from .errors import UnsupportedLayerError
+from .call_rules import (
+    GRADIENT_CALLS,
+    HANDLERS,
+    IN_PLACE_CALLS,
+    STATISTIC_CALLS,
+    detached,
+    handle_in_place,
+    is_fractional_power,
+    out_of_place,
+    unsupported,
+)
 from .gradients import identity_rule
 
 ATTENTION_RULES = ("attnlrp", "cp")
@@ -90,6 +92,7 @@ class RuleMode(TorchFunctionMode):
         self.activations = activations
         self.upcast = upcast
         self.gates: dict[int, Tensor] = {}  # outputs of activation rules (held constant by "cp")
+        self.squares: dict[int, Tensor] = {}  # x ** 2, x * x: their sums and means are statistics
         self._origins = origins  # (f(0), f'(0)) per activation, kept by the engine across passes
 
     def is_activation(self, value: Any) -> bool:
@@ -113,7 +116,7 @@ class RuleMode(TorchFunctionMode):
         if not active:
             out = func(*args, **kwargs)
         else:
-            out = self._apply_rule(func, name, args, kwargs)
+            out = self._apply_rule(func, name, args, kwargs, in_place)
             if in_place and args and isinstance(args[0], Tensor) and args[0].requires_grad:
                 self.activations.add(args[0])
         if self.upcast is not None and not in_place:
@@ -122,29 +125,22 @@ class RuleMode(TorchFunctionMode):
             self.activations.add_results(out)
         return out
 
-    def _apply_rule(self, func: Callable, name: str, args: tuple, kwargs: dict) -> Any:
+    def _apply_rule(self, func: Callable, name: str, args: tuple, kwargs: dict, in_place: bool) -> Any:
         """``func(*args, **kwargs)`` under the rule of its family (at least one argument is an activation)."""
         if self.scope.opaque or name in GRADIENT_CALLS:
             return func(*args, **kwargs)
+        if self.scope.norm and (name in STATISTIC_CALLS or is_fractional_power(name, args)):
+            return detached(func(*args, **kwargs))
         handler = HANDLERS.get(name)
         if handler is not None:
             return handler(self, func, args, kwargs)
-        if self.scope.norm:
-            out = func(*args, **kwargs)
-            return _detached(out) if name in STATISTIC_CALLS or is_fractional_power(name, args) else out
-        if name in NONLINEAR_CALLS:
-            return self._nonlinear(func, args, kwargs)
-        if self.unknown == "gradient":
-            return func(*args, **kwargs)
-        raise UnsupportedLayerError(
-            f"EpsilonLRP has no rule for the call {name or func!r} on an activation in {self.scope.where()}. "
-            "Supported: Linear/Conv/Conv1D (epsilon rule), BatchNorm, element-wise activations (identity "
-            "rule), LayerNorm/RMSNorm/GroupNorm (constant std), attention (softmax, products of two "
-            "activations, scaled_dot_product_attention), pooling, dropout, sums and reshapes. To let "
-            "relevance flow through such calls as the gradient, build the engine with "
-            "EpsilonLRP(model, unknown_layers='gradient') (training argument challenger_unknown_layers), "
-            "or attribute at a module above it with at=..."
-        )
+        if in_place:
+            base = out_of_place(name)
+            if base in GRADIENT_CALLS:
+                return func(*args, **kwargs)
+            if base in HANDLERS and args and isinstance(args[0], Tensor):
+                return handle_in_place(self, func, args, kwargs, base)
+        return unsupported(self, func, args, kwargs)
 
     # ------------------------------------------------------------------ rules
 
@@ -153,17 +149,28 @@ class RuleMode(TorchFunctionMode):
         self.gates[id(tensor)] = tensor
         return self.activations.add(tensor)
 
+    def mark_square(self, tensor: Tensor) -> None:
+        """Remember ``tensor`` as a square of an activation (its sum or mean is a second moment)."""
+        self.squares[id(tensor)] = tensor
+
+    def is_square(self, value: Any) -> bool:
+        """Whether ``value`` is a tensor marked by :meth:`mark_square`."""
+        return self.squares.get(id(value)) is value
+
     def origin(self, key: tuple, function: Callable[[Tensor], Tensor], like: Tensor) -> tuple[float, float]:
-        """``(f(0), f'(0))`` of an element-wise activation, computed once per engine (one host read)."""
+        """``(f(0), f'(0))`` of an element-wise function, computed once per engine and ``key`` (one host
+        read; ``None`` in ``key``: not cached). Each is 0 where it is not a finite number (``log``,
+        ``1 / x``, ``sqrt`` at 0) or not one number (a function of tensor constants)."""
         key = (*key, like.dtype)
-        values = self._origins.get(key)
+        values = self._origins.get(key) if None not in key else None
         if values is None:
             zero = torch.zeros((), dtype=like.dtype, device=like.device, requires_grad=True)
             with torch.enable_grad():
                 value = function(zero)
                 (slope,) = torch.autograd.grad(value, zero, allow_unused=True)
-            values = (float(value.detach()), 0.0 if slope is None else float(slope))
-            self._origins[key] = values
+            values = (_finite(value), _finite(slope))
+            if None not in key:
+                self._origins[key] = values
         return values
 
     def identity(
@@ -173,14 +180,12 @@ class RuleMode(TorchFunctionMode):
         value_at_zero, slope_at_zero = self.origin(key, function, x)
         return self.mark_gate(identity_rule(x, y, slope_at_zero, value_at_zero, self.epsilon, merged))
 
-    def _nonlinear(self, func: Callable, args: tuple, kwargs: dict) -> Any:
-        x = args[0] if args else None
-        if not self.is_activation(x):
-            return func(*args, **kwargs)
-        rest = args[1:]
-        y = func(x.detach(), *rest, **kwargs)
-        key = (func, repr(rest), repr(sorted(kwargs.items())))
-        return self.identity(key, lambda z: func(z, *rest, **kwargs), x, y)
+
+def _finite(value: Tensor | None) -> float:
+    if value is None or value.numel() != 1:
+        return 0.0
+    number = float(value.detach())
+    return number if math.isfinite(number) else 0.0
 
 
 def _upcast(value: Any, dtype: torch.dtype, keep_first: bool = False) -> Any:
@@ -194,12 +199,4 @@ def _upcast(value: Any, dtype: torch.dtype, keep_first: bool = False) -> Any:
     if type(value) in (tuple, list):
         items = [item if keep_first and i == 0 else _upcast(item, dtype) for i, item in enumerate(value)]
         return type(value)(items)
-    return value
-
-
-def _detached(value: Any) -> Any:
-    if isinstance(value, Tensor):
-        return value.detach()
-    if isinstance(value, tuple):
-        return tuple(_detached(item) for item in value)
     return value

@@ -1,9 +1,17 @@
-"""Rules for functional calls, by what the call computes (see :mod:`.families`).
+"""Rules for functional calls, by what the call computes (the README's rule table).
 
-``HANDLERS`` maps a call name to its handler ``(mode, func, args, kwargs) -> result``; a handler
-runs with the torch function mode off (its own calls are plain torch) and returns the value of the
-call with the rule's backward attached. Calls named in :data:`.families.GRADIENT_CALLS` need no
-handler (ordinary gradient), those in :data:`.families.NONLINEAR_CALLS` take the identity rule.
+``HANDLERS`` maps a call name to its handler ``(mode, func, args, kwargs) -> result``; a handler runs
+with the torch function mode off (its own calls are plain torch) and returns the value of the call
+with the rule's backward attached. Calls named in :data:`.families.GRADIENT_CALLS` need no handler
+(ordinary gradient). The in-place form of a call with a handler takes the same rule
+(:func:`.products.handle_in_place`).
+
+- (a) linear and structural calls: :mod:`.families` (ordinary gradient);
+- (b) element-wise functions of one activation: :mod:`.elementwise` (identity rule);
+- (c) products and quotients of two activations: :mod:`.products`;
+- (d) normalising statistics: :mod:`.normalisation` (held constant);
+- (e) softmax and attention written as one call: :mod:`.attention`;
+- (g) everything else: :func:`.elementwise.unsupported`.
 """
 
 from __future__ import annotations
@@ -11,20 +19,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import attention, normalisation, products
-from .families import GRADIENT_CALLS, IN_PLACE_CALLS, NONLINEAR_CALLS, STATISTIC_CALLS
-from .normalisation import is_fractional_power
+from . import attention, elementwise, normalisation, products
+from .elementwise import unsupported
+from .families import GRADIENT_CALLS, IN_PLACE_CALLS, STATISTIC_CALLS, out_of_place
+from .normalisation import detached, is_fractional_power
+from .products import handle_in_place
 
 Handler = Callable[..., Any]
 
-HANDLERS: dict[str, Handler] = {**products.HANDLERS, **normalisation.HANDLERS, **attention.HANDLERS}
+HANDLERS: dict[str, Handler] = {
+    **elementwise.HANDLERS,
+    **products.HANDLERS,
+    **normalisation.HANDLERS,
+    **attention.HANDLERS,
+}
 
 __all__ = [
     "GRADIENT_CALLS",
     "HANDLERS",
     "IN_PLACE_CALLS",
-    "NONLINEAR_CALLS",
     "STATISTIC_CALLS",
     "Handler",
+    "detached",
+    "handle_in_place",
     "is_fractional_power",
+    "out_of_place",
+    "unsupported",
 ]
