@@ -29,6 +29,7 @@ from .challenge import (
     draw_topk_targets,
     input_key_of,
     select_features,
+    sequence_first,
 )
 from .challenge.finite import ATTACK_LOSS, FiniteGuard
 from .challenge.stats import ChallengerStats
@@ -186,6 +187,8 @@ class ChallengerTrainer(Trainer):
             self._input_key = input_key_of(base, inputs, self._label_keys(), cfg.input_key)
             if self._site is None:
                 self._site = InputSite(self._input_key)
+            else:
+                self._site.key = self._input_key  # tells a sequence-first output from a batch-first one
 
     def _plan_edit(self, base: nn.Module, inputs: Mapping[str, Any]) -> Callable[[Tensor], Tensor] | None:
         """The edit of the attributed tensor for this micro-batch, or ``None`` if none applies."""
@@ -230,6 +233,8 @@ class ChallengerTrainer(Trainer):
             relevance = self._lrp.attribute_with_logits(
                 attribution_inputs, select, at=self._at, input_key=self._input_key if self._at is None else None
             ).relevance
+        if sequence_first(relevance, tuple(sub[self._input_key].shape)):  # XLNet's [L, B, D] embeddings
+            relevance = relevance.transpose(0, 1)
         self._finite.check(relevance, self.state.global_step, self._bound_model, sub)  # NaN/inf: error
         allowed = self._allowed(sub, relevance.shape, relevance.device)
         mask = self._select(relevance, allowed, coin_flips(n_a + n_b, gen, relevance.device))
@@ -287,7 +292,8 @@ class ChallengerTrainer(Trainer):
     # ------------------------------------------------------------------ helpers
 
     def _label_keys(self) -> set[str]:
-        return set(getattr(self, "label_names", None) or ["labels"]) | {"labels", "label"}
+        # ``target_values``: the labels of transformers' time-series classifiers (PatchTST, PatchTSMixer)
+        return set(getattr(self, "label_names", None) or ["labels"]) | {"labels", "label", "target_values"}
 
     @staticmethod
     def _head_rows(inputs: Mapping[str, Any], batch: int, rows: int) -> dict[str, Any]:

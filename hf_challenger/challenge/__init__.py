@@ -6,7 +6,7 @@
 from .adversarial import adversarial_delta
 from .perturbation import RowEdit, candidate_std, challenge_shift
 from .selection import candidate_mask, coin_flips, select_features
-from .sites import InputSite, ModuleSite, attributed_module, input_key_of
+from .sites import InputSite, ModuleSite, attributed_module, input_embeddings, input_key_of, sequence_first
 from .targets import draw_topk_targets
 
 __all__ = [
@@ -20,6 +20,8 @@ __all__ = [
     "challenge_shift",
     "coin_flips",
     "draw_topk_targets",
+    "input_embeddings",
     "input_key_of",
     "select_features",
+    "sequence_first",
 ]

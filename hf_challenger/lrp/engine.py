@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from .errors import UnsupportedLayerError
 from .functional_rules import ATTENTION_RULES, RuleMode, Scope
 from .layer_map import LayerMap, default_layer_map, is_normalisation, rule_for
 from .modes import frozen_eval
@@ -122,6 +123,7 @@ class EpsilonLRP:
         if unknown_layers not in ("error", "gradient"):
             raise ValueError(f"unknown_layers must be 'error' or 'gradient', got {unknown_layers!r}")
         self.model = unwrap_model(model)
+        _refuse_known_limits(self.model)
         self.epsilon = float(epsilon)
         self.attention_rule = attention_rule
         self.unknown_layers = unknown_layers
@@ -192,16 +194,23 @@ class EpsilonLRP:
 
         return hook
 
-    def _at_hook(self, module: nn.Module, inputs: tuple, output: Any) -> Tensor | None:
+    def _at_hook(self, module: nn.Module, inputs: tuple, output: Any) -> Any:
+        """Make ``at``'s output (a tensor, or the first item of a tuple: I-BERT's quantised embedding
+        returns ``(values, scale)``) the attributed tensor."""
         if self._state is None:
             return None
-        if not isinstance(output, Tensor):
-            raise TypeError(f"the module given as at= returned {type(output).__name__}, not a tensor")
-        attributed = output.detach().to(self._compute_dtype(output)).requires_grad_(True)
+        value = output[0] if isinstance(output, tuple) and output else output
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise TypeError(
+                f"the module given as at= ({type(module).__name__}) returned {type(output).__name__}, not a "
+                "floating-point tensor or a tuple led by one"
+            )
+        attributed = value.detach().to(self._compute_dtype(value)).requires_grad_(True)
         self._attributed = self._state.activations.add(attributed)
         # The model gets a copy: it may edit the tensor in place (CTRL scales its embeddings with
         # ``*=``), which a leaf that requires grad does not allow.
-        return self._state.activations.add(attributed.clone())
+        copy = self._state.activations.add(attributed.clone())
+        return (copy, *output[1:]) if isinstance(output, tuple) else copy
 
     def remove(self) -> None:
         """Release the engine. Its hooks exist only while :meth:`attribute` runs, so the model carries
@@ -407,6 +416,24 @@ class EpsilonLRP:
             self._scope = Scope()
             for m in self._inplace_modules:
                 m.inplace = True
+
+
+# Models whose forward cannot run an eval-mode pass with a backward, by ``config.model_type``.
+_EVAL_BACKWARD_REFUSED = {
+    "reformer": "its reversible layers compute their backward only in training mode, and the LRP pass runs "
+    "in eval mode (dropout off, BatchNorm statistics frozen)",
+}
+
+
+def _refuse_known_limits(model: nn.Module) -> None:
+    """Refuse, when the engine is built, a model that no pass can attribute (an error saying why and what
+    to use instead)."""
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type in _EVAL_BACKWARD_REFUSED:
+        raise UnsupportedLayerError(
+            f"EpsilonLRP cannot attribute {type(model).__name__}: {_EVAL_BACKWARD_REFUSED[model_type]}. Train it "
+            "with challenger_selection='random' (no attribution pass), or attribute another model"
+        )
 
 
 def _eager() -> contextlib.AbstractContextManager:
