@@ -15,6 +15,9 @@ A quotient ``a / b`` of two activations is ``a * (1 / b)`` with the reciprocal u
 ``"attnlrp"`` gives half the relevance to ``a`` and half to ``b``; ``"cp"`` holds the divisor ``b``
 constant (all to ``a``). ``c / b`` with a constant ``c`` is an element-wise function of ``b`` (identity
 rule); ``a / c`` is linear. Inside a normalisation module the divisor is a statistic: constant.
+A matrix quotient ``A^-1 B`` (``linalg.solve``, ``linalg.solve_triangular``: gated delta-rule
+attention) holds the matrix divisor ``A`` constant in both conventions (a matrix inverse has no
+element-wise identity rule), so it is linear in ``B``.
 """
 
 from __future__ import annotations
@@ -132,6 +135,12 @@ def handle_division(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -
     return quotient(mode, numerator, denominator)
 
 
+def handle_solve(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> Any:
+    """``linalg.solve(A, B)``, ``linalg.solve_triangular(A, B)``: ``A`` held constant."""
+    divisor, *rest = args
+    return func(divisor.detach() if isinstance(divisor, Tensor) else divisor, *rest, **kwargs)
+
+
 def handle_glu(mode: RuleMode, func: Callable, args: tuple, kwargs: dict) -> Any:
     """``F.glu(x, dim)`` = ``a * sigmoid(b)`` over the two halves of ``x`` along ``dim``: the sigmoid
     half under the identity rule is the gate, then the product rule."""
@@ -187,4 +196,6 @@ HANDLERS = {
     **dict.fromkeys(_QUOTIENTS | {"__rdiv__"}, handle_division),
     **dict.fromkeys("pow __rpow__ float_power".split(), handle_pow),
     "glu": handle_glu,
+    "linalg_solve": handle_solve,
+    "linalg_solve_triangular": handle_solve,
 }
