@@ -26,6 +26,7 @@ from .challenge import (
     candidate_mask,
     challenge_shift,
     coin_flips,
+    degenerate_rows,
     draw_topk_targets,
     input_key_of,
     select_features,
@@ -115,6 +116,7 @@ class ChallengerTrainer(Trainer):
         self._lrp: EpsilonLRP | None = None
         self._input_key: str | None = None
         self._warned: set[str] = set()
+        self._degenerate: list[tuple[int, Tensor]] = []  # (step, bool [R]) until the warning is given
         if self.challenger_enabled and self.model is not None:
             self._bind(unwrap_model(self.model), None)
 
@@ -339,6 +341,10 @@ class ChallengerTrainer(Trainer):
         return mask
 
     def _record_relevance(self, relevance: Tensor, allowed: Tensor | None) -> None:
+        degenerate = degenerate_rows(relevance, allowed)
+        self.challenger_stats.add("degenerate_rows", degenerate.sum())
+        if "degenerate" not in self._warned:  # read at the next log, which syncs anyway
+            self._degenerate.append((self.state.global_step, degenerate))
         magnitude = relevance.detach().abs()
         if allowed is None:
             self.challenger_stats.add("abs_relevance", magnitude.mean())
@@ -358,6 +364,21 @@ class ChallengerTrainer(Trainer):
             )
         return loss
 
+    def _warn_degenerate(self) -> None:
+        """Warn once, at a logging step, about the first challenged rows with degenerate relevance."""
+        pending, self._degenerate = self._degenerate, []
+        for step, rows in pending:
+            if "degenerate" in self._warned:
+                return
+            indices = torch.nonzero(rows).flatten().tolist()
+            if indices:
+                self._warn_once(
+                    "degenerate",
+                    f"at step {step} the relevance of challenged row(s) {indices} was the same on all their "
+                    "candidate features (e.g. all zero: BatchNorm statistics still at their initial values), so "
+                    "their top-N and bottom-N were a random draw; counted in challenger_degenerate_rows",
+                )
+
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -373,6 +394,7 @@ class ChallengerTrainer(Trainer):
             stats = self.challenger_stats.report(
                 lambda t: self.accelerator.reduce(t, reduction="sum"), max(self.args.world_size, 1)
             )
+            self._warn_degenerate()
             if stats["challenger_short_rows"] > 0:
                 self._warn_once(
                     "short",

@@ -5,7 +5,7 @@
 
 from .adversarial import adversarial_delta
 from .perturbation import RowEdit, candidate_std, challenge_shift
-from .selection import candidate_mask, coin_flips, select_features
+from .selection import candidate_mask, coin_flips, degenerate_rows, select_features
 from .sites import InputSite, ModuleSite, attributed_module, input_embeddings, input_key_of, sequence_first
 from .targets import draw_topk_targets
 
@@ -19,6 +19,7 @@ __all__ = [
     "candidate_std",
     "challenge_shift",
     "coin_flips",
+    "degenerate_rows",
     "draw_topk_targets",
     "input_embeddings",
     "input_key_of",
