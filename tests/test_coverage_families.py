@@ -60,6 +60,7 @@ class Outcome:
     status: str  # "trains", "refused", "not set up", "FAILS"
     detail: str = ""
     seconds: float = 0.0
+    rules: frozenset[str] = frozenset()  # rule classes the calls of its last pass met
 
 
 def arguments(tmp_path: Path, family: Family, challenger: bool, target: str | None = None, **extra):
@@ -130,7 +131,8 @@ def _train(trainer: ChallengerTrainer, family: Family, status: str, detail: str,
         assert any(not torch.equal(a, p) for a, p in zip(before, trainer.model.parameters())), "no update"
     except Exception as error:  # noqa: BLE001
         return Outcome(family, "FAILS", f"{type(error).__name__}: {error}"[:300], time.perf_counter() - start)
-    return Outcome(family, status, detail, time.perf_counter() - start)
+    rules = frozenset(trainer._lrp.rules_met) if trainer._lrp is not None else frozenset()
+    return Outcome(family, status, detail, time.perf_counter() - start, rules)
 
 
 def run_all(tmp_path: Path) -> list[Outcome]:
@@ -177,11 +179,25 @@ def test_every_classification_family_trains_or_is_refused_with_a_reason(tmp_path
             assert "challenger_attribution_target" in outcome.detail or "challenger_selection" in outcome.detail
 
 
+def markdown(outcomes: list[Outcome]) -> str:
+    """The README's support table: trained families grouped by kind and the rule classes their calls met."""
+    order = ("linear", "identity", "product", "statistic", "attention", "in-place")
+    groups: dict[tuple[str, str], list[str]] = {}
+    for o in outcomes:
+        if o.status in ("trains", "refused") and o.rules:
+            rules = ", ".join(r for r in order if r in o.rules)
+            name = o.family.model_type + (" (named target)" if o.status == "refused" else "")
+            groups.setdefault((o.family.kind, rules), []).append(name)
+    lines = ["| input | rule classes met by calls | families |", "|---|---|---|"]
+    for (kind, rules), names in sorted(groups.items()):
+        lines.append(f"| {kind} | {rules} | {', '.join(sorted(names))} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     import tempfile
 
     with tempfile.TemporaryDirectory() as directory:
         results = run_all(Path(directory))
     print(summary(results))
-    for o in results:
-        print(f"| {o.family.model_type} | {o.family.kind} | {o.status} | {o.seconds:.1f} s |")
+    print(markdown(results))

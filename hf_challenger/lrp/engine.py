@@ -135,6 +135,9 @@ class EpsilonLRP:
         self._handles: list[RemovableHandle] = []
         self._inplace_modules = [m for m in self.model.modules() if getattr(m, "inplace", False) is True]
         self._layer_map = layer_map if layer_map is not None else default_layer_map()
+        #: Rule classes of the calls of the last pass (``"linear"``, ``"identity"``, ``"product"``,
+        #: ``"statistic"``, ``"attention"``, ``"in-place"``), module rules aside.
+        self.rules_met: set[str] = set()
 
     # ------------------------------------------------------------------ hooks (only during a pass)
 
@@ -324,6 +327,7 @@ class EpsilonLRP:
             upcast=upcast if any(t.dtype in half for t in tensors) else None,
         )
         self._state.mode = mode
+        self.rules_met = mode.met
         with _eager(), mode:
             return self.model(*args, **kwargs)
 

@@ -37,6 +37,7 @@ from .call_rules import (
     GRADIENT_CALLS,
     HANDLERS,
     IN_PLACE_CALLS,
+    RULE_CLASS,
     STATISTIC_CALLS,
     detached,
     handle_in_place,
@@ -93,6 +94,7 @@ class RuleMode(TorchFunctionMode):
         self.upcast = upcast
         self.gates: dict[int, Tensor] = {}  # outputs of activation rules (held constant by "cp")
         self.squares: dict[int, Tensor] = {}  # x ** 2, x * x: their sums and means are statistics
+        self.met: set[str] = set()  # the rule classes applied in this pass (call_rules.RULE_CLASS)
         self._origins = origins  # (f(0), f'(0)) per activation, kept by the engine across passes
 
     def is_activation(self, value: Any) -> bool:
@@ -126,19 +128,27 @@ class RuleMode(TorchFunctionMode):
         return out
 
     def _apply_rule(self, func: Callable, name: str, args: tuple, kwargs: dict, in_place: bool) -> Any:
-        """``func(*args, **kwargs)`` under the rule of its family (at least one argument is an activation)."""
-        if self.scope.opaque or name in GRADIENT_CALLS:
+        """``func(*args, **kwargs)`` under the rule of its family (at least one argument is an activation);
+        the family's name is added to :attr:`met`."""
+        if self.scope.opaque:
+            return func(*args, **kwargs)
+        if name in GRADIENT_CALLS:
+            self.met.add("linear")
             return func(*args, **kwargs)
         if self.scope.norm and (name in STATISTIC_CALLS or is_fractional_power(name, args)):
+            self.met.add("statistic")
             return detached(func(*args, **kwargs))
         handler = HANDLERS.get(name)
         if handler is not None:
+            self.met.add(RULE_CLASS[name])
             return handler(self, func, args, kwargs)
         if in_place:
             base = out_of_place(name)
             if base in GRADIENT_CALLS:
+                self.met.add("linear")
                 return func(*args, **kwargs)
             if base in HANDLERS and args and isinstance(args[0], Tensor):
+                self.met.update((RULE_CLASS[base], "in-place"))
                 return handle_in_place(self, func, args, kwargs, base)
         return unsupported(self, func, args, kwargs)
 

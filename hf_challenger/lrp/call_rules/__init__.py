@@ -34,10 +34,25 @@ HANDLERS: dict[str, Handler] = {
     **attention.HANDLERS,
 }
 
+# The rule class of each handled call (reported by EpsilonLRP.rules_met).
+RULE_CLASS: dict[str, str] = {
+    **dict.fromkeys(elementwise.HANDLERS, "identity"),
+    **dict.fromkeys(products.HANDLERS, "product"),
+    **dict.fromkeys(normalisation.HANDLERS, "statistic"),
+    **dict.fromkeys(attention.HANDLERS, "attention"),
+}
+for _name in ("sum", "mean", "nansum", "nanmean"):
+    RULE_CLASS[_name] = "linear"  # a reduction; constant only on a square (a second moment)
+for _name in ("pow", "__rpow__", "float_power"):
+    RULE_CLASS[_name] = "identity"  # element-wise of one activation
+for _name in ("linalg_solve", "linalg_solve_triangular"):
+    RULE_CLASS[_name] = "statistic"  # the matrix divisor held constant
+
 __all__ = [
     "GRADIENT_CALLS",
     "HANDLERS",
     "IN_PLACE_CALLS",
+    "RULE_CLASS",
     "STATISTIC_CALLS",
     "Handler",
     "detached",
