@@ -52,8 +52,8 @@ def check_runs(recipe: Recipe, runs: Sequence[tuple[str | None, Mapping[str, Any
             model = build_model(recipe, datasets)
         with tempfile.TemporaryDirectory(prefix="hf-challenger-check-") as scratch:
             quiet = {**values, "output_dir": scratch, "push_to_hub": False, "report_to": "none"}
-            trainer = build_trainer(recipe, model, build_training_arguments(quiet), datasets)
-            try:
+            try:  # the trainer refuses a bad attribution target when it is built, others at the step
+                trainer = build_trainer(recipe, model, build_training_arguments(quiet), datasets)
                 plan_first_step(trainer)
             except _STEP_ERRORS as error:
                 raise RecipeError(

@@ -303,3 +303,15 @@ def test_multi_head_attention_with_bias_kv_runs_and_returns_weights():
     x = torch.randn(2, 4, 8, dtype=torch.float64)
     relevance = EpsilonLRP(model).attribute(x, torch.tensor([0, 1]))
     assert torch.isfinite(relevance).all() and relevance.abs().sum() > 0
+
+
+def test_element_wise_functions_of_tensor_constants_are_finite():
+    """``c / x`` and ``x ** e`` with constant tensors ``c``, ``e``: f(0) is no single number (taken as 0)."""
+    numerator = torch.linspace(1.0, 2.0, 6, dtype=torch.float64)
+    exponent = torch.full((6,), 2.0, dtype=torch.float64)
+    model, x, targets = make(lambda a, b: numerator / a + a ** exponent, seed=11)
+    with torch.no_grad():
+        a = model.a(x)
+        ratio = (numerator / a) / a + a  # identity rule on each term: f(a) / a
+    expected = x * ((model.head.weight[targets] * ratio) @ model.a.weight)
+    torch.testing.assert_close(attribute(model, x, targets), expected, rtol=1e-8, atol=1e-10)

@@ -5,7 +5,8 @@
 >>> relevance = lrp.attribute(batch, targets, at=model.get_input_embeddings())  # [B, L, D]
 """
 
-from .engine import Attribution, EpsilonLRP, extract_logits, unwrap_model
+from .engine import Attribution, EpsilonLRP
+from .model_access import extract_logits, unwrap_model
 from .errors import UnsupportedLayerError
 from .functional_rules import ATTENTION_RULES
 from .layer_map import LayerMap, default_layer_map

@@ -177,7 +177,9 @@ class RuleMode(TorchFunctionMode):
             zero = torch.zeros((), dtype=like.dtype, device=like.device, requires_grad=True)
             with torch.enable_grad():
                 value = function(zero)
-                (slope,) = torch.autograd.grad(value, zero, allow_unused=True)
+                slope = None
+                if value.numel() == 1 and value.requires_grad:
+                    (slope,) = torch.autograd.grad(value, zero, allow_unused=True)
             values = (_finite(value), _finite(slope))
             if None not in key:
                 self._origins[key] = values
