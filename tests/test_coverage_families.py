@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from accelerate.state import AcceleratorState
 from transformers import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -145,6 +146,7 @@ def run_all(tmp_path: Path) -> list[Outcome]:
         return [run_family(family, tmp_path) for family in families()]
     finally:
         torch.set_num_threads(threads)
+        AcceleratorState._reset_state(reset_partial_state=True)  # later tests choose their own precision
 
 
 def summary(outcomes: list[Outcome]) -> str:
