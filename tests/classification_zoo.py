@@ -98,7 +98,18 @@ SUBCONFIGS = ("text_config", "vision_config", "audio_config", "encoder", "decode
 # Per-family corrections (applied after GENERIC).
 OVERRIDES: dict[str, dict[str, Any]] = {
     "esmc": dict(num_key_value_heads=4),  # no grouped-query attention
-    **dict.fromkeys(("axk1", "axk2", "deepseek_v2", "deepseek_v3", "minicpm3", "mistral4"), dict(num_key_value_heads=4)),
+    **dict.fromkeys(("axk1", "axk2", "deepseek_v2", "deepseek_v3", "minicpm3"), dict(num_key_value_heads=4)),
+    "mistral4": dict(num_key_value_heads=4, rope_parameters={
+        "type": "yarn", "rope_type": "yarn", "rope_theta": 10000.0, "factor": 2.0, "original_max_position_embeddings": 32,
+        "max_position_embeddings": 64, "beta_fast": 32.0, "beta_slow": 1.0, "mscale_all_dim": 1.0, "mscale": 1.0,
+        "llama_4_scaling_beta": 0.1, "partial_rotary_factor": 1.0}),
+    "cohere_compass_text": dict(rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
+    "zamba": dict(num_hidden_layers=3, layers_block_type=["linear_attention", "hybrid", "hybrid"],
+                  layer_types=["linear_attention", "hybrid", "hybrid"],
+                  attention_hidden_size=64, attention_head_dim=16, mamba_dt_rank=4, n_mamba_heads=2),
+    "zamba2": dict(layers_block_type=["linear_attention", "hybrid"], hybrid_layer_ids=[1], mamba_headdim=8,
+                   n_mamba_heads=8, adapter_rank=8, attention_hidden_size=64, attention_head_dim=16,
+                   kv_channels=8, num_query_groups=4, chunk_size=4),
     "jamba": dict(attn_layer_period=2, attn_layer_offset=1, expert_layer_period=2, expert_layer_offset=1),
     "funnel": dict(num_hidden_layers=DROP, block_sizes=[1, 1], num_decoder_layers=1),
     "xlnet": dict(max_position_embeddings=DROP),

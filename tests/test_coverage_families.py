@@ -39,10 +39,6 @@ NOT_SET_UP = {
     "pp_lcnet": "its image-classification class returns no loss: plain Trainer cannot train it",
     "shieldgemma2": "needs prompts with image tokens from its processor; no tiny set-up written",
     "qwen3_5": "its sequence-classification class returns no loss: plain Trainer cannot train it",
-    "mistral4": "no tiny configuration found (rotary and attention shapes disagree)",
-    "cohere_compass_text": "no tiny configuration found (rope parameters keyed by layer type)",
-    "zamba": "no tiny configuration found (tied shared-transformer weights need more layers)",
-    "zamba2": "no tiny configuration found (hybrid layer indices)",
 }
 
 # Families ChallengerTrainer refuses when it is built with the default target, and the setting its
