@@ -19,7 +19,7 @@ from typing import Any
 
 from .recipe import Recipe, RecipeError
 
-#: What a first step can raise for a bad setting (UnsupportedLayerError is a TypeError; the
+#: What a first step can raise for a bad setting (UnsupportedLayerError is a NotImplementedError; the
 #: non-finite policy raises a FloatingPointError).
 _STEP_ERRORS = (ValueError, TypeError, KeyError, IndexError, RuntimeError, FloatingPointError, NotImplementedError)
 

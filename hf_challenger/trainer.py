@@ -26,10 +26,12 @@ from .challenge import (
     candidate_mask,
     challenge_shift,
     coin_flips,
+    degenerate_rows,
     draw_label_targets,
     draw_topk_targets,
     input_key_of,
     select_features,
+    sequence_first,
 )
 from .challenge.finite import ATTACK_LOSS, GRAD_NORM, LOSS, FiniteGuard, check_knobs_fit
 from .challenge.stats import ChallengerStats
@@ -126,6 +128,7 @@ class ChallengerTrainer(Trainer):
         self._lrp: EpsilonLRP | None = None
         self._input_key: str | None = None
         self._warned: set[str] = set()
+        self._degenerate: list[tuple[int, Tensor]] = []  # (step, bool [R]) until the warning is given
         if self.challenger_enabled and self.model is not None:
             self._bind(unwrap_model(self.model), None)
 
@@ -202,6 +205,8 @@ class ChallengerTrainer(Trainer):
             self._input_key = input_key_of(base, inputs, self._label_keys(), cfg.input_key)
             if self._site is None:
                 self._site = InputSite(self._input_key)
+            else:
+                self._site.key = self._input_key  # tells a sequence-first output from a batch-first one
 
     def _plan_edit(self, base: nn.Module, inputs: Mapping[str, Any]) -> Callable[[Tensor], Tensor] | None:
         """The edit of the attributed tensor for this micro-batch, or ``None`` if none applies."""
@@ -261,6 +266,8 @@ class ChallengerTrainer(Trainer):
             relevance = self._lrp.attribute_with_logits(
                 attribution_inputs, select, at=self._at, input_key=self._input_key if self._at is None else None
             ).relevance
+        if sequence_first(relevance, tuple(sub[self._input_key].shape)):  # XLNet's [L, B, D] embeddings
+            relevance = relevance.transpose(0, 1)
         self._finite.check(relevance, self.state.global_step, self._bound_model, sub)  # NaN/inf: error
         allowed = self._allowed(sub, relevance.shape, relevance.device)
         mask = self._select(relevance, allowed, coin_flips(n_a + n_b, gen, relevance.device))
@@ -325,7 +332,8 @@ class ChallengerTrainer(Trainer):
     # ------------------------------------------------------------------ helpers
 
     def _label_keys(self) -> set[str]:
-        return set(getattr(self, "label_names", None) or ["labels"]) | {"labels", "label"}
+        # ``target_values``: the labels of transformers' time-series classifiers (PatchTST, PatchTSMixer)
+        return set(getattr(self, "label_names", None) or ["labels"]) | {"labels", "label", "target_values"}
 
     def _target_labels(self, sub: Mapping[str, Any]) -> Tensor:
         """The challenged rows' labels, for ``target_source="labels"``."""
@@ -381,6 +389,10 @@ class ChallengerTrainer(Trainer):
         return mask
 
     def _record_relevance(self, relevance: Tensor, allowed: Tensor | None) -> None:
+        degenerate = degenerate_rows(relevance, allowed)
+        self.challenger_stats.add("degenerate_rows", degenerate.sum())
+        if "degenerate" not in self._warned:  # read at the next log, which syncs anyway
+            self._degenerate.append((self.state.global_step, degenerate))
         magnitude = relevance.detach().abs()
         if allowed is None:
             self.challenger_stats.add("abs_relevance", magnitude.mean())
@@ -406,6 +418,21 @@ class ChallengerTrainer(Trainer):
             check_knobs_fit(self.challenger_config, dtype, source)
             self._fitted_dtypes.add(dtype)
 
+    def _warn_degenerate(self) -> None:
+        """Warn once, at a logging step, about the first challenged rows with degenerate relevance."""
+        pending, self._degenerate = self._degenerate, []
+        for step, rows in pending:
+            if "degenerate" in self._warned:
+                return
+            indices = torch.nonzero(rows).flatten().tolist()
+            if indices:
+                self._warn_once(
+                    "degenerate",
+                    f"at step {step} the relevance of challenged row(s) {indices} was the same on all their "
+                    "candidate features (e.g. all zero: BatchNorm statistics still at their initial values), so "
+                    "their top-N and bottom-N were a random draw; counted in challenger_degenerate_rows",
+                )
+
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -420,6 +447,7 @@ class ChallengerTrainer(Trainer):
             stats = self.challenger_stats.report(
                 lambda t: self.accelerator.reduce(t, reduction="sum"), max(self.args.world_size, 1)
             )
+            self._warn_degenerate()
             if stats["challenger_short_rows"] > 0:
                 self._warn_once(
                     "short",

@@ -293,23 +293,36 @@ def test_ddp_wrapped_model_uses_inner_module(tmp_path, generator):
 # --------------------------------------------------------------------------- errors
 
 
-class Exponential(nn.Module):
+class CumulativeProduct(nn.Module):
     def forward(self, x):
-        return torch.exp(x)
+        return torch.cumprod(x, 1)
+
+
+class SelfPower(nn.Module):
+    def forward(self, x):
+        return x ** x.tanh()  # a power of two activations: no rule
 
 
 def test_unknown_call_is_refused_with_its_module_path_and_the_fallback():
-    model = nn.Sequential(nn.Linear(4, 8), Exponential(), nn.Linear(8, 3))
+    model = nn.Sequential(nn.Linear(4, 8), CumulativeProduct(), nn.Linear(8, 3))
     x = torch.randn(2, 4)
-    with pytest.raises(UnsupportedLayerError, match=r"call 'exp' .* module '1' of type Exponential.*unknown_layers='gradient'"):
+    with pytest.raises(UnsupportedLayerError, match=r"call 'cumprod' .* module '1' of type CumulativeProduct.*unknown_layers='gradient'"):
         EpsilonLRP(model).attribute(x, torch.tensor([0, 1]))
     relevance = EpsilonLRP(model, unknown_layers="gradient").attribute(x, torch.tensor([0, 1]))
-    # "gradient": relevance flows through exp as its gradient, so this is gradient x input at eps -> 0.
+    # "gradient": relevance flows through cumprod as its gradient, so this is gradient x input at eps -> 0.
     x_grad = x.clone().requires_grad_(True)
     model(x_grad).gather(1, torch.tensor([[0], [1]])).sum().backward()
     reference = EpsilonLRP(model, epsilon=1e-12, unknown_layers="gradient").attribute(x, torch.tensor([0, 1]))
     assert relevance.shape == x.shape
     torch.testing.assert_close(reference, x * x_grad.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_an_error_inside_an_operator_is_not_swallowed_by_the_operator_protocol():
+    """Tensor.__pow__ turns a TypeError raised inside it into "unsupported operand type(s)"."""
+    model = nn.Sequential(nn.Linear(4, 8), SelfPower(), nn.Linear(8, 3))
+    with pytest.raises(UnsupportedLayerError, match=r"call 'pow' \(a power of two activations\) .* module '1' of type SelfPower"):
+        EpsilonLRP(model).attribute(torch.rand(2, 4), torch.tensor([0, 1]))
+    assert not issubclass(UnsupportedLayerError, TypeError) and issubclass(UnsupportedLayerError, NotImplementedError)
 
 
 def test_unknown_layer_below_at_is_allowed_and_integer_input_needs_at():

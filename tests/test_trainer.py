@@ -501,3 +501,31 @@ def test_fractional_num_features_applies_to_each_rows_candidates(tmp_path) -> No
     changed = check_exact_rows(model.seen[0], initial.embed(batch["input_ids"]).detach(), 2, 2, per_row)
     assert not changed[batch["attention_mask"] == 0].any()
     assert trainer.state.log_history[0]["challenger_short_rows"] == 0
+
+
+def test_degenerate_relevance_is_counted_and_warned_about_once(tmp_path) -> None:
+    """All-zero relevance (here: a zero classifier) makes top-N and bottom-N one random draw."""
+    model = TinyConvNet()
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+    trainer = ChallengerTrainer(model=model, args=make_args(tmp_path, max_steps=2), train_dataset=image_data(16))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train()
+    messages = [str(w.message) for w in caught if "challenger_degenerate_rows" in str(w.message)]
+    assert len(messages) == 1 and "at step 0 the relevance of challenged row(s) [0, 1, 2, 3]" in messages[0]
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert [entry["challenger_degenerate_rows"] for entry in logs] == [4, 4]
+
+    healthy = ChallengerTrainer(model=TinyConvNet(), args=make_args(tmp_path, max_steps=2), train_dataset=image_data(16))
+    healthy.train()
+    assert [e["challenger_degenerate_rows"] for e in healthy.state.log_history if "loss" in e] == [0, 0]
+
+
+def test_degenerate_rows_are_constant_over_their_candidates_only() -> None:
+    from hf_challenger.challenge import degenerate_rows
+
+    scores = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 5.0], [2.0, 2.0, 2.0], [0.0, 3.0, 0.0]])
+    assert degenerate_rows(scores).tolist() == [True, False, True, False]
+    allowed = torch.tensor([[True, True, True], [True, True, False], [False, False, False], [True, False, True]])
+    assert degenerate_rows(scores, allowed).tolist() == [True, True, False, True]

@@ -9,6 +9,7 @@ from tiny_transformers import FAMILIES, IMAGE, NUM_LABELS, VOCAB
 from torch import nn
 
 from hf_challenger import ChallengerTrainer, ChallengerTrainingArguments
+from hf_challenger.lrp import EpsilonLRP
 
 ALPHA, BETA = 0.25, 0.5
 ROWS, LENGTH = 16, 12
@@ -161,17 +162,17 @@ def test_a_plain_module_with_two_float_tensors_still_needs_the_input_key(tmp_pat
 
 
 def test_unknown_layers_and_attention_rule_are_training_arguments(tmp_path):
-    class Exponential(nn.Module):
+    class CumulativeProduct(nn.Module):  # no rule: a product of many activations
         def forward(self, x):
-            return torch.exp(x)
+            return torch.cumprod(x, 1)
 
     class Odd(PlainImageNet):
         def __init__(self) -> None:
             super().__init__()
-            self.body[2] = Exponential()
+            self.body[2] = CumulativeProduct()
 
     args = arguments(tmp_path, "vision", max_steps=1, challenger_attention_rule="cp")
-    with pytest.raises(Exception, match=r"call 'exp' .* module 'body.2' of type Exponential.*challenger_unknown_layers"):
+    with pytest.raises(Exception, match=r"call 'cumprod' .* module 'body.2' of type CumulativeProduct.*challenger_unknown_layers"):
         ChallengerTrainer(model=Odd(), args=args, train_dataset=dataset("vision")).train()
     args = arguments(tmp_path, "vision", max_steps=1, challenger_unknown_layers="gradient")
     trainer = ChallengerTrainer(model=Odd(), args=args, train_dataset=dataset("vision"))
@@ -181,3 +182,58 @@ def test_unknown_layers_and_attention_rule_are_training_arguments(tmp_path):
         arguments(tmp_path, "vision", challenger_attention_rule="half")
     with pytest.raises(ValueError, match="challenger_unknown_layers must be one of 'error', 'gradient'; got 'skip'"):
         arguments(tmp_path, "vision", challenger_unknown_layers="skip")
+
+
+# --------------------------------------------------------------------------- which embeddings
+
+
+def zoo_family(model_type: str):
+    from classification_zoo import families
+
+    return next(f for f in families() if f.model_type == model_type)
+
+
+@pytest.mark.parametrize("model_type", ["bart", "t5"])
+def test_embeddings_of_an_encoder_decoder_are_the_encoders_own(model_type):
+    from classification_zoo import batch, build
+
+    from hf_challenger.challenge import attributed_module
+
+    family = zoo_family(model_type)
+    model = build(family)
+    at = attributed_module(model, "embeddings")
+    assert at is model.get_encoder().get_input_embeddings() and at is not model.get_input_embeddings()
+    inputs = {k: v for k, v in batch(family, model, rows=4).items() if k != "labels"}
+    relevance = EpsilonLRP(model).attribute(inputs, torch.tensor([0, 1, 2, 0]), at=at)
+    assert relevance.shape == (4, 12, 32) and relevance.abs().sum() > 0
+
+
+def test_sequence_first_embeddings_are_challenged_by_batch_row(tmp_path):
+    """XLNet embeds its transposed ids: the output is [L, B, D]; rows A and B are still batch rows."""
+    from classification_zoo import batch, build
+
+    family = zoo_family("xlnet")
+    model = build(family)
+    rows = batch(family, model, rows=8)
+    args = arguments(tmp_path, "text", max_steps=1, learning_rate=0.0, challenger_num_features="7")
+    trainer = ChallengerTrainer(model=model, args=args, train_dataset=DictDataset(**rows))
+    first = next(iter(trainer.get_train_dataloader()))  # the batch the step will see
+    embedding = model.get_input_embeddings()
+    seen = []
+    embedding.register_forward_hook(lambda m, i, out: seen.append(out.detach().clone()) if model.training else None)
+    trainer.train()
+    with torch.no_grad():
+        clean = embedding(first["input_ids"].T)  # [L, B, D], as XLNet calls it
+    assert seen[0].shape == (12, 8, 32)
+    changed = (seen[0] != clean).transpose(0, 1).flatten(1).sum(1)
+    assert changed.tolist() == [7, 7, 7, 7, 0, 0, 0, 0]
+
+
+def test_a_model_without_token_embeddings_is_refused_when_the_trainer_is_built(tmp_path):
+    from classification_zoo import batch, build
+
+    family = zoo_family("canine")
+    model = build(family)
+    data = DictDataset(**batch(family, model))
+    with pytest.raises(ValueError, match=r"set challenger_attribution_target .*'canine.char_embeddings'"):
+        ChallengerTrainer(model=model, args=arguments(tmp_path, "text"), train_dataset=data)

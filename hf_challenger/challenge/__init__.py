@@ -5,8 +5,8 @@
 
 from .adversarial import adversarial_delta
 from .perturbation import RowEdit, candidate_std, challenge_shift
-from .selection import candidate_mask, coin_flips, select_features
-from .sites import InputSite, ModuleSite, attributed_module, input_key_of
+from .selection import candidate_mask, coin_flips, degenerate_rows, select_features
+from .sites import InputSite, ModuleSite, attributed_module, input_embeddings, input_key_of, sequence_first
 from .targets import draw_label_targets, draw_topk_targets
 
 __all__ = [
@@ -19,8 +19,11 @@ __all__ = [
     "candidate_std",
     "challenge_shift",
     "coin_flips",
+    "degenerate_rows",
     "draw_label_targets",
     "draw_topk_targets",
+    "input_embeddings",
     "input_key_of",
     "select_features",
+    "sequence_first",
 ]

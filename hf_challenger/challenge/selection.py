@@ -101,6 +101,23 @@ def select_features(
     return chosen.reshape(scores.shape)
 
 
+def degenerate_rows(scores: Tensor, allowed: Tensor | None = None) -> Tensor:
+    """Rows whose score is the same on all their candidate features (all zero, say), where top-N and
+    bottom-N are the same random draw: bool ``[R]``, no host sync.
+
+    ``scores`` ``[R, *F]``; ``allowed`` bool ``[R, *F]`` or ``None`` (all candidates). A row without
+    candidates is not degenerate (nothing is chosen in it).
+    """
+    rows = scores.shape[0]
+    flat = scores.detach().reshape(rows, -1)
+    if allowed is None:
+        return flat.amax(1) == flat.amin(1)
+    mask = allowed.reshape(rows, -1)
+    highest = flat.masked_fill(~mask, float("-inf")).amax(1)
+    lowest = flat.masked_fill(~mask, float("inf")).amin(1)
+    return (highest == lowest) & mask.any(1)
+
+
 def coin_flips(rows: int, generator: torch.Generator | None = None, device: torch.device | str | None = None) -> Tensor:
     """Fair per-row coin: bool ``[rows]``, ``True`` = take the top-N, ``False`` = the bottom-N."""
     return torch.randint(0, 2, (rows,), generator=generator, device=device).bool()

@@ -17,6 +17,7 @@ _FIELDS = (
     "abs_relevance",
     "relevance_batches",
     "short_rows",
+    "degenerate_rows",
 )
 
 
@@ -34,7 +35,10 @@ class ChallengerStats:
       On CUDA it is measured with CUDA events, on CPU with ``time.perf_counter``;
     - ``challenger_mean_abs_relevance``: mean ``|relevance|`` over the candidate features
       (LRP selection only);
-    - ``challenger_short_rows``: challenged rows that had fewer candidates than ``N``.
+    - ``challenger_short_rows``: challenged rows that had fewer candidates than ``N``;
+    - ``challenger_degenerate_rows``: challenged rows whose relevance was the same on all their
+      candidates (all zero, e.g. a network whose BatchNorm statistics are still at their initial
+      values): their top-N and bottom-N are one random draw (LRP selection only).
     """
 
     def __init__(self, device: torch.device) -> None:
@@ -84,6 +88,8 @@ class ChallengerStats:
             "challenger_attribution_seconds": total[-1] / max(self._optimizer_steps * world_size, 1),
             "challenger_short_rows": sums["short_rows"],
         }
+        if sums["relevance_batches"] > 0:
+            logs["challenger_degenerate_rows"] = sums["degenerate_rows"]
         if sums["relevance_batches"] > 0:
             logs["challenger_mean_abs_relevance"] = sums["abs_relevance"] / sums["relevance_batches"]
         self._sums.zero_()

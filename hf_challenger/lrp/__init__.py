@@ -5,8 +5,10 @@
 >>> relevance = lrp.attribute(batch, targets, at=model.get_input_embeddings())  # [B, L, D]
 """
 
-from .engine import Attribution, EpsilonLRP, extract_logits, unwrap_model
-from .functional_rules import ATTENTION_RULES, UnsupportedLayerError
+from .engine import Attribution, EpsilonLRP
+from .model_access import extract_logits, unwrap_model
+from .errors import UnsupportedLayerError
+from .functional_rules import ATTENTION_RULES
 from .layer_map import LayerMap, default_layer_map
 from .rules import EpsilonRule, GradientRule, IdentityRule, MergedBatchNormRule, Rule
 

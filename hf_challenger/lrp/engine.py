@@ -12,6 +12,7 @@ from torch.utils.hooks import RemovableHandle
 
 from .functional_rules import ATTENTION_RULES, RuleMode, Scope
 from .layer_map import LayerMap, default_layer_map, is_normalisation, rule_for
+from .model_access import extract_logits, refuse_known_limits, unwrap_model
 from .modes import frozen_eval
 from .rules import PassState, Rule
 
@@ -30,41 +31,6 @@ class Attribution(NamedTuple):
     relevance: Tensor
     logits: Tensor
     targets: Tensor
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The module the wrappers of training engines hold (any depth): ``DistributedDataParallel``,
-    ``DataParallel`` and DeepSpeed's engine (``.module``), and ``torch.compile``'s wrapper (``._orig_mod``).
-
-    FSDP2 (``fully_shard``) and DeepSpeed ZeRO-3 manage parameters through hooks on the modules
-    themselves, so the module returned runs with them."""
-    while True:
-        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif isinstance(model.__dict__.get("_modules", {}).get("_orig_mod"), nn.Module):
-            model = model._orig_mod  # torch.compile's OptimizedModule
-        elif type(model).__name__ == "DeepSpeedEngine" and isinstance(getattr(model, "module", None), nn.Module):
-            model = model.module
-        else:
-            return model
-
-
-def extract_logits(output: Any) -> Tensor:
-    """Logits ``[B, C]`` from a tensor, a tuple/list (first item), or a mapping/ModelOutput with ``logits``."""
-    if isinstance(output, Tensor):
-        return output
-    if isinstance(output, Mapping):  # transformers' ModelOutput is an OrderedDict
-        if "logits" not in output:
-            raise ValueError(
-                f"the model returned a mapping with keys {sorted(output)}; EpsilonLRP needs a 'logits' entry"
-            )
-        return output["logits"]
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
-        return output[0]
-    raise TypeError(
-        f"cannot read logits from a model output of type {type(output).__name__}; "
-        "return a tensor, a tuple whose first item is the logits, or a mapping/ModelOutput with 'logits'"
-    )
 
 
 class EpsilonLRP:
@@ -117,6 +83,7 @@ class EpsilonLRP:
         if unknown_layers not in ("error", "gradient"):
             raise ValueError(f"unknown_layers must be 'error' or 'gradient', got {unknown_layers!r}")
         self.model = unwrap_model(model)
+        refuse_known_limits(self.model)
         self.epsilon = float(epsilon)
         self.attention_rule = attention_rule
         self.unknown_layers = unknown_layers
@@ -128,6 +95,9 @@ class EpsilonLRP:
         self._handles: list[RemovableHandle] = []
         self._inplace_modules = [m for m in self.model.modules() if getattr(m, "inplace", False) is True]
         self._layer_map = layer_map if layer_map is not None else default_layer_map()
+        #: Rule classes of the calls of the last pass (``"linear"``, ``"identity"``, ``"product"``,
+        #: ``"statistic"``, ``"attention"``, ``"in-place"``), module rules aside.
+        self.rules_met: set[str] = set()
 
     # ------------------------------------------------------------------ hooks (only during a pass)
 
@@ -187,14 +157,23 @@ class EpsilonLRP:
 
         return hook
 
-    def _at_hook(self, module: nn.Module, inputs: tuple, output: Any) -> Tensor | None:
+    def _at_hook(self, module: nn.Module, inputs: tuple, output: Any) -> Any:
+        """Make ``at``'s output (a tensor, or the first item of a tuple: I-BERT's quantised embedding
+        returns ``(values, scale)``) the attributed tensor."""
         if self._state is None:
             return None
-        if not isinstance(output, Tensor):
-            raise TypeError(f"the module given as at= returned {type(output).__name__}, not a tensor")
-        attributed = output.detach().to(self._compute_dtype(output)).requires_grad_(True)
+        value = output[0] if isinstance(output, tuple) and output else output
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise TypeError(
+                f"the module given as at= ({type(module).__name__}) returned {type(output).__name__}, not a "
+                "floating-point tensor or a tuple led by one"
+            )
+        attributed = value.detach().to(self._compute_dtype(value)).requires_grad_(True)
         self._attributed = self._state.activations.add(attributed)
-        return attributed
+        # The model gets a copy: it may edit the tensor in place (CTRL scales its embeddings with
+        # ``*=``), which a leaf that requires grad does not allow.
+        copy = self._state.activations.add(attributed.clone())
+        return (copy, *output[1:]) if isinstance(output, tuple) else copy
 
     def remove(self) -> None:
         """Release the engine. Its hooks exist only while :meth:`attribute` runs, so the model carries
@@ -307,6 +286,7 @@ class EpsilonLRP:
             upcast=self._compute_dtype(torch.empty(0, dtype=self._model_dtype())),
         )
         self._state.mode = mode
+        self.rules_met = mode.met
         with _eager(), mode:
             return self.model(*args, **kwargs)
 

@@ -12,6 +12,9 @@ implements one LRP rule in the gradient domain (G = R / a):
   normalisation with the normalising statistic held constant, centring and affine part as they are.
 
 They exist only as autograd functions applied during an attribution pass; nothing global changes.
+Each returns a tensor of its own, never a view of an input, so a model may edit the result in place
+(XLM's ``tensor *= mask`` after a layer norm): the precomputed value is handed to ``apply`` inside a
+tuple, which autograd does not treat as an input.
 """
 
 from __future__ import annotations
@@ -23,17 +26,20 @@ from torch import Tensor
 
 
 class _GradientScale(torch.autograd.Function):
-    """``value`` forward (a tensor with no graph of its own); ``g * scale`` to ``source`` backward."""
+    """``value`` forward (a tensor with no graph of its own, boxed); ``g * scale`` to ``source``
+    backward, summed to ``source``'s shape where the value broadcast it (``c / x`` with a larger ``c``)."""
 
     @staticmethod
-    def forward(ctx, source: Tensor, value: Tensor, scale: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, source: Tensor, box: tuple[Tensor], scale: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(scale)
-        return value.clone() if value is source else value
+        ctx.shape = source.shape
+        return box[0]
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         (scale,) = ctx.saved_tensors
-        return grad * scale, None, None
+        scaled = grad * scale
+        return (scaled if scaled.shape == ctx.shape else scaled.sum_to_size(ctx.shape)), None, None
 
 
 def identity_ratio(x: Tensor, y: Tensor, slope_at_zero: float, value_at_zero: float, epsilon: float) -> Tensor:
@@ -64,20 +70,20 @@ def identity_rule(
     (see :func:`merged_identity_ratio`). Shapes: ``x`` and ``y`` ``[*]``, the same; computed in
     ``x``'s dtype (the pass's fp32/fp64).
     """
-    y = y.detach()
-    x_value, y_value = x.detach(), y.to(x.dtype)
+    x_value = x.detach()
+    y_value = y.detach().to(x.dtype)
     if merged:
         ratio = merged_identity_ratio(x_value, y_value, value_at_zero, epsilon)
     else:
         ratio = identity_ratio(x_value, y_value, slope_at_zero, value_at_zero, epsilon)
-    return _GradientScale.apply(x, y, ratio)
+    return _GradientScale.apply(x, (y_value,), ratio)
 
 
 class _ScaledGradient(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, share: float) -> Tensor:  # type: ignore[override]
         ctx.share = share
-        return x.view_as(x)
+        return x.detach()  # the same storage, not an autograd view of x
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
@@ -97,10 +103,10 @@ class _CentredScale(torch.autograd.Function):
     """Backward of ``(x - mean_dims(x)) * scale`` with ``scale`` constant; forward returns ``value``."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, value: Tensor, scale: Tensor, dims: tuple[int, ...], centre: bool) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, box: tuple[Tensor], scale: Tensor, dims: tuple[int, ...], centre: bool) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(scale)
         ctx.dims, ctx.centre = dims, centre
-        return value
+        return box[0]
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
@@ -122,7 +128,7 @@ def layer_norm_constant_std(
     with torch.no_grad():
         value, _, inverse_std = torch.native_layer_norm(x, list(normalized_shape), weight, bias, eps)
         scale = inverse_std if weight is None else inverse_std * weight
-    return _CentredScale.apply(x, value, scale, dims, True)
+    return _CentredScale.apply(x, (value,), scale, dims, True)
 
 
 def rms_norm_constant_rms(
@@ -136,7 +142,7 @@ def rms_norm_constant_rms(
         scale = torch.rsqrt(x.pow(2).mean(dim=dims, keepdim=True) + eps)
         if weight is not None:
             scale = scale * weight
-    return _CentredScale.apply(x, value, scale, dims, False)
+    return _CentredScale.apply(x, (value,), scale, dims, False)
 
 
 def group_norm_constant_std(
@@ -151,15 +157,15 @@ def group_norm_constant_std(
         scale = inverse.expand(n, num_groups, c // num_groups).reshape(n, c, *([1] * (x.dim() - 2)))
         if weight is not None:
             scale = scale * weight.reshape(1, c, *([1] * (x.dim() - 2)))
-    return _GroupCentredScale.apply(x, value, scale, num_groups)
+    return _GroupCentredScale.apply(x, (value,), scale, num_groups)
 
 
 class _GroupCentredScale(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, value: Tensor, scale: Tensor, groups: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, box: tuple[Tensor], scale: Tensor, groups: int) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(scale)
         ctx.groups = groups
-        return value
+        return box[0]
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from torch import Tensor, nn
 
 from .activations import ActivationSet
-from .functional_rules import UnsupportedLayerError
+from .errors import UnsupportedLayerError
 
 if TYPE_CHECKING:
     from .functional_rules import RuleMode
