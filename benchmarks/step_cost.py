@@ -107,7 +107,8 @@ def vit_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
     return lambda: ViTForImageClassification(config), data, 5
 
 
-def bert_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
+def bert_shaped(rows: int, hidden: int, layers: int, heads: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
+    """A randomly initialised BERT classifier (20 classes, intermediate 4 x hidden) on 128 random tokens."""
     from transformers import BertConfig, BertForSequenceClassification
 
     gen = torch.Generator().manual_seed(0)
@@ -115,26 +116,20 @@ def bert_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
         "input_ids", torch.randint(1000, 30000, (rows, 128), generator=gen), torch.randint(0, 20, (rows,), generator=gen)
     )
     config = BertConfig(
-        hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024, num_labels=20,
-        attn_implementation="sdpa",
+        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * hidden,
+        num_labels=20, attn_implementation="sdpa",
     )  # fmt: skip
     return lambda: BertForSequenceClassification(config), data, 10
+
+
+def bert_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
+    return bert_shaped(rows, hidden=256, layers=4, heads=4)
 
 
 def minilm_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
     """The shape of all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads, WordPiece vocabulary of 30,522),
-    randomly initialised (the step cost does not depend on the weights), 20 classes, 128 tokens."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    gen = torch.Generator().manual_seed(0)
-    data = RandomRows(
-        "input_ids", torch.randint(1000, 30000, (rows, 128), generator=gen), torch.randint(0, 20, (rows,), generator=gen)
-    )
-    config = BertConfig(
-        hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536, num_labels=20,
-        attn_implementation="sdpa",
-    )  # fmt: skip
-    return lambda: BertForSequenceClassification(config), data, 10
+    randomly initialised (the step cost does not depend on the weights)."""
+    return bert_shaped(rows, hidden=384, layers=6, heads=12)
 
 
 CASES = {
