@@ -39,7 +39,9 @@ class EpsilonLRP:
     The pass runs the model as it is held for training: its own parameters, never copies, so an
     engine that manages them (DeepSpeed ZeRO-3 gathering, FSDP2 unshard/reshard) does for the pass
     what it does for any forward and backward. The engine's hooks and its torch function mode exist
-    only during :meth:`attribute`. During a call the model runs in eval mode (BatchNorm uses its
+    only during :meth:`attribute`: registered per call, they run after the hooks of an engine that took
+    the model later (FSDP2 and ZeRO-3 add theirs when they wrap it), and a compiled training forward
+    never traces them. During a call the model runs in eval mode (BatchNorm uses its
     running statistics and does not update them, dropout is off), eagerly (a ``torch.compile`` wrapper
     is bypassed), with autocast disabled (also inside Accelerate's mixed-precision ``forward``
     wrapper), in float32 (a half-precision weight is cast for the call that uses it, as autocast does,
