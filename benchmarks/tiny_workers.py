@@ -53,10 +53,10 @@ def worker_pool(
 
 def filter_similarity(recipe: Any, folder: str | Path) -> dict[str, float]:
     """Mean pairwise filter cosine similarity per Conv/Linear layer of the model saved in ``folder``."""
+    from hf_challenger.build import model_class_of
     from hf_challenger.metrics import layer_filter_cosine_similarity
-    from hf_challenger.recipe import model_classes
 
-    model = model_classes()[recipe.model_class].from_pretrained(str(folder))
+    model = model_class_of(recipe).from_pretrained(str(folder))
     return layer_filter_cosine_similarity(model)
 
 

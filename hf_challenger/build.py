@@ -93,12 +93,14 @@ def load_recipe_data(recipe: Recipe) -> Any:
     recipe through its tokenizer or image processor: :func:`recipe_processor`); with
     ``train_per_class`` the training split keeps that many examples per class
     (``make_tiny``, seeded with ``subset_seed``, the same subset for every training seed; with
-    ``train_per_class_strict`` false a class with fewer examples keeps all of them, with a warning).
+    ``train_per_class_strict`` false a class with fewer examples keeps all of them, with a warning);
+    with ``eval_per_class`` the validation and test splits keep at most that many per class
+    (``cap_per_class``, same seed).
 
     Raises:
         RecipeError: when the benchmark lacks a ``train`` or ``test`` split.
     """
-    from .data import load_benchmark, make_tiny
+    from .data import cap_per_class, load_benchmark, make_tiny
 
     options = dict(recipe.data_options)
     if recipe.checkpoint is not None:
@@ -117,6 +119,10 @@ def load_recipe_data(recipe: Recipe) -> Any:
             datasets["train"], per_class=recipe.train_per_class, seed=recipe.subset_seed,
             strict=recipe.train_per_class_strict,
         )
+    if recipe.eval_per_class is not None:
+        for split in ("validation", "test"):
+            if split in datasets:
+                datasets[split] = cap_per_class(datasets[split], recipe.eval_per_class, seed=recipe.subset_seed)
     return datasets
 
 

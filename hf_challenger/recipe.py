@@ -17,6 +17,8 @@ are required)::
       train_per_class: 3                   # optional: keep this many training examples per class
       subset_seed: 0                       # seed of that subset (fixed across training seeds)
       train_per_class_strict: true         # false: a class with fewer examples keeps all of them (warned)
+      eval_per_class: 50                   # optional: at most this many validation and test examples
+                                           # per class (seeded with subset_seed; cuts evaluation cost)
     training:                              # flat ChallengerTrainingArguments fields
       learning_rate: 1.0e-4
       challenger_alpha: 0.5
@@ -68,7 +70,7 @@ CHECKPOINT_ONLY_KEYS = ("pretrained", "auto_class", "tokenizer", "image_processo
                         "ignore_mismatched_sizes", "trust_remote_code")
 #: ``load_benchmark`` options a recipe sets through the ``model`` section, not ``data.options``.
 PROCESSOR_OPTIONS = ("tokenizer", "image_processor")
-DATA_KEYS = ("benchmark", "options", "train_per_class", "subset_seed", "train_per_class_strict")
+DATA_KEYS = ("benchmark", "options", "train_per_class", "subset_seed", "train_per_class_strict", "eval_per_class")
 MIXUP_KEYS = ("alpha",)
 EVALUATION_KEYS = ("n_bins", "n_resamples", "confidence", "figure_samples")
 #: Config kwargs every ``PretrainedConfig`` takes besides its own ``__init__`` parameters.
@@ -116,6 +118,7 @@ class Recipe:
     train_per_class: int | None = None
     subset_seed: int = 0
     train_per_class_strict: bool = True
+    eval_per_class: int | None = None
     mixup_alpha: float | None = None
     evaluation: Evaluation = field(default_factory=Evaluation)
     source: str = "<mapping>"
@@ -133,6 +136,9 @@ class Recipe:
             data["subset_seed"] = self.subset_seed
             if not self.train_per_class_strict:
                 data["train_per_class_strict"] = False
+        if self.eval_per_class is not None:
+            data["eval_per_class"] = self.eval_per_class
+            data["subset_seed"] = self.subset_seed
         out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
@@ -287,6 +293,9 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     strict = data.get("train_per_class_strict", True)
     if not isinstance(strict, bool):
         raise RecipeError(f"{source}: data.train_per_class_strict must be true or false, got {shown(strict)}")
+    eval_per_class = data.get("eval_per_class")
+    if eval_per_class is not None:
+        eval_per_class = _positive_int(eval_per_class, "data.eval_per_class", source)
 
     allowed_training = training_field_names()
     training = top["training"] or {}
@@ -340,6 +349,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
         train_per_class=per_class,
         subset_seed=subset_seed,
         train_per_class_strict=strict,
+        eval_per_class=eval_per_class,
         training=dict(training),
         mixup_alpha=mixup_alpha,
         evaluation=evaluation,

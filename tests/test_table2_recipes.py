@@ -117,3 +117,34 @@ def test_train_per_class_strict_false_keeps_short_classes_whole(tmp_path):
     assert len(datasets["train"]) == 90  # 10 per class minus the 10 validation images, all kept
     with pytest.raises(RecipeError, match="train_per_class_strict must be true or false"):
         parse_recipe({**mapping, "data": {**mapping["data"], "train_per_class_strict": 1}})
+
+
+def test_eval_per_class_caps_validation_and_test_only(tmp_path):
+    """eval_per_class keeps at most that many validation and test images per class, the same rows
+    for every run; the training split is untouched and a bad value is refused by name."""
+    from data_fixtures import write_cifar
+
+    from hf_challenger.recipe import RecipeError, parse_recipe
+
+    write_cifar(tmp_path / "data", per_batch=20)
+    mapping = {
+        "name": "t",
+        "model": {"class": "VGGForImageClassification", "config": {"depth": 11, "num_channels": 3, "image_size": 32}},
+        "data": {"benchmark": "cifar10", "options": {"data_dir": str(tmp_path / "data"), "validation_size": 30,
+                                                     "cache_dir": str(tmp_path / "cache")}},
+        "training": {"learning_rate": 1e-3},
+    }
+    whole = load_recipe_data(parse_recipe(mapping))
+    mapping["data"]["eval_per_class"] = 2
+    recipe = parse_recipe(mapping)
+    assert recipe.to_dict()["data"]["eval_per_class"] == 2
+    capped = load_recipe_data(recipe)
+    assert len(capped["train"]) == len(whole["train"])
+    for split in ("validation", "test"):
+        labels = np.asarray(capped[split]["labels"])
+        whole_counts = np.bincount(np.asarray(whole[split]["labels"]), minlength=10)
+        assert (np.bincount(labels, minlength=10) == np.minimum(whole_counts, 2)).all()
+        again = load_recipe_data(recipe)[split]
+        assert np.array_equal(np.asarray(again["pixel_values"]), np.asarray(capped[split]["pixel_values"]))
+    with pytest.raises(RecipeError, match="data.eval_per_class"):
+        parse_recipe({**mapping, "data": {**mapping["data"], "eval_per_class": 0}})

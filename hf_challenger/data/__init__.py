@@ -39,7 +39,7 @@ from .newsgroups import load_newsgroups
 from .ptbxl import load_ptbxl
 from .reuters import load_reuters
 from .text import Vocabulary, get_vocabulary, tokenize
-from .tiny import make_tiny
+from .tiny import cap_per_class, make_tiny
 
 LOADERS: dict[str, Callable[..., DatasetDict]] = {
     "mnist": load_mnist,
@@ -91,6 +91,7 @@ __all__ = [
     "glove_embedding_matrix",
     "load_benchmark",
     "load_glove",
+    "cap_per_class",
     "make_tiny",
     "tokenize",
 ]

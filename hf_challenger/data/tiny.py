@@ -18,6 +18,10 @@ carry them too. Rows without any positive label are never picked.
 
 A class with fewer than ``per_class`` rows (positives) is an error naming it,
 unless ``strict=False``, which then takes all of its rows and warns.
+
+``cap_per_class(split, at_most, seed)`` shrinks an evaluation split the same way, as a cap: a
+class with fewer rows keeps all of them, without a warning (used to cut the cost of evaluating
+many runs; the rows kept are the same for every training seed).
 """
 
 from __future__ import annotations
@@ -70,6 +74,40 @@ def _pick_multi(hot: np.ndarray, per_class: int, rng: np.random.Generator) -> tu
     return np.flatnonzero(chosen), short
 
 
+def _picked_rows(dataset: Dataset, per_class: int, seed: int) -> tuple[np.ndarray, dict[int, int], int]:
+    """Rows ``[n]`` picked per class, the classes left short (class -> count) and the class count."""
+    if "labels" not in dataset.column_names:
+        raise ValueError(f"a per-class subset needs a 'labels' column; the dataset has {dataset.column_names}")
+    labels = np.asarray(dataset.with_format("numpy")["labels"][:])
+    rng = np.random.default_rng(seed)
+    if labels.ndim == 1:
+        feature = dataset.features["labels"]
+        n_classes = feature.num_classes if isinstance(feature, ClassLabel) else int(labels.max(initial=-1)) + 1
+        rows, short = _pick_single(labels.astype(np.int64), n_classes, per_class, rng)
+        return rows, short, n_classes
+    if labels.ndim == 2:
+        rows, short = _pick_multi(labels, per_class, rng)
+        return rows, short, labels.shape[1]
+    raise ValueError(f"labels must be int [N] or multi-hot [N, C]; got shape {labels.shape}")
+
+
+def cap_per_class(dataset: Dataset, at_most: int, seed: int = 0) -> Dataset:
+    """At most ``at_most`` rows per class of an evaluation split (all rows of a smaller class).
+
+    Args:
+        dataset: a split with a ``labels`` column (int ``[N]`` or multi-hot ``[N, C]``; multi-hot
+            rows are filled rarest class first, as in ``make_tiny``).
+        at_most: rows (positives) per class, >= 1.
+        seed: seed of the permutation.
+
+    Returns:
+        The subset, rows in their original order.
+    """
+    check_positive_int("at_most", at_most)
+    rows, _, _ = _picked_rows(dataset, at_most, seed)
+    return dataset.select(np.sort(rows))
+
+
 def make_tiny(dataset: Dataset | DatasetDict, per_class: int, seed: int = 0, *, strict: bool = True):
     """Stratified, seeded subset with ``per_class`` examples per class (rules in the module docstring).
 
@@ -89,19 +127,7 @@ def make_tiny(dataset: Dataset | DatasetDict, per_class: int, seed: int = 0, *, 
             raise ValueError(f"make_tiny reduces the 'train' split; this DatasetDict has {list(dataset)}")
         return DatasetDict({name: make_tiny(split, per_class, seed, strict=strict) if name == "train" else split
                             for name, split in dataset.items()})
-    if "labels" not in dataset.column_names:
-        raise ValueError(f"make_tiny needs a 'labels' column; the dataset has {dataset.column_names}")
-    labels = np.asarray(dataset.with_format("numpy")["labels"][:])
-    rng = np.random.default_rng(seed)
-    if labels.ndim == 1:
-        feature = dataset.features["labels"]
-        n_classes = feature.num_classes if isinstance(feature, ClassLabel) else int(labels.max(initial=-1)) + 1
-        rows, short = _pick_single(labels.astype(np.int64), n_classes, per_class, rng)
-    elif labels.ndim == 2:
-        rows, short = _pick_multi(labels, per_class, rng)
-        n_classes = labels.shape[1]
-    else:
-        raise ValueError(f"labels must be int [N] or multi-hot [N, C]; got shape {labels.shape}")
+    rows, short, n_classes = _picked_rows(dataset, per_class, seed)
     if short:
         names = _class_names(dataset, n_classes)
         detail = ", ".join(f"{names[c]!r} has {n}" for c, n in short.items())
