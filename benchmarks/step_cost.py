@@ -3,7 +3,7 @@
 Networks (batch 32): a VGG11 on 32x32x3 images, fcn_wang on 12-lead, 1000-step ECG, a ViT-shaped
 transformer (patch 4 on 32x32x3, hidden 192, 4 layers), a BERT-shaped one (hidden 256, 4 layers, 4
 heads, 128 tokens, batch 16, challenged at the embedding output; AttnLRP rules), and the shape of
-all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads, 128 tokens, batch 16, std units). Arms:
+all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads, 64 tokens as its finetuning recipes, batch 16, std units). Arms:
 ``plain`` (``transformers.Trainer``), ``lrp`` (ChallengerTrainer, the method) and ``random``
 (ChallengerTrainer with random selection: no attribution pass); on the MiniLM shape also ``cp``
 (CP-LRP rules) and ``neftune`` (``Trainer`` with ``neftune_noise_alpha=5``), the finetuning arms.
@@ -107,13 +107,15 @@ def vit_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
     return lambda: ViTForImageClassification(config), data, 5
 
 
-def bert_shaped(rows: int, hidden: int, layers: int, heads: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
-    """A randomly initialised BERT classifier (20 classes, intermediate 4 x hidden) on 128 random tokens."""
+def bert_shaped(
+    rows: int, hidden: int, layers: int, heads: int, tokens: int = 128
+) -> tuple[Callable[[], nn.Module], Dataset, int]:
+    """A randomly initialised BERT classifier (20 classes, intermediate 4 x hidden) on ``tokens`` random tokens."""
     from transformers import BertConfig, BertForSequenceClassification
 
     gen = torch.Generator().manual_seed(0)
     data = RandomRows(
-        "input_ids", torch.randint(1000, 30000, (rows, 128), generator=gen), torch.randint(0, 20, (rows,), generator=gen)
+        "input_ids", torch.randint(1000, 30000, (rows, tokens), generator=gen), torch.randint(0, 20, (rows,), generator=gen)
     )
     config = BertConfig(
         hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * hidden,
@@ -129,7 +131,7 @@ def bert_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
 def minilm_case(rows: int) -> tuple[Callable[[], nn.Module], Dataset, int]:
     """The shape of all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads, WordPiece vocabulary of 30,522),
     randomly initialised (the step cost does not depend on the weights)."""
-    return bert_shaped(rows, hidden=384, layers=6, heads=12)
+    return bert_shaped(rows, hidden=384, layers=6, heads=12, tokens=64)
 
 
 CASES = {
@@ -137,13 +139,13 @@ CASES = {
     "fcn_wang 12x1000": fcn_wang_case,
     "vit 32x32 p4": vit_case,
     "bert 128x256": bert_case,
-    "minilm 128x384": minilm_case,
+    "minilm 64x384": minilm_case,
 }
 # Per-case overrides of the batch size and of the challenger arguments.
-CASE_BATCH = {"bert 128x256": 16, "minilm 128x384": 16}
+CASE_BATCH = {"bert 128x256": 16, "minilm 64x384": 16}
 CASE_ARGS = {
     "bert 128x256": {"challenger_attribution_target": "embeddings"},
-    "minilm 128x384": {"challenger_attribution_target": "embeddings", "challenger_perturbation_units": "std"},
+    "minilm 64x384": {"challenger_attribution_target": "embeddings", "challenger_perturbation_units": "std"},
 }
 
 
