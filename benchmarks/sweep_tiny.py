@@ -34,16 +34,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import numpy as np
-from tiny_workers import run_once, worker_pool
+from tiny_workers import STATE, run_once, worker_pool
 
 
 def _run_job(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
     name, overrides, seed = job
+    recipe = STATE["recipe"]
     result, wall, filters, curve = run_once("challenger", seed, f"sweep-{name}", overrides)
     return {
         "setting": name,
         "overrides": overrides,
         "seed": seed,
+        "training": json.loads(json.dumps(recipe.arm_training("challenger", overrides), default=str)),
+        "data": json.loads(json.dumps(recipe.to_dict()["data"], default=str)),
         "validation": result.validation,
         "test": result.metrics,
         "train_runtime": result.train_runtime,
