@@ -31,7 +31,7 @@ def check_runs(recipe: Recipe, runs: Sequence[tuple[str | None, Mapping[str, Any
         RecipeError: naming the recipe, the arm and what its first run would have failed on.
     """
     from .build import build_model, build_trainer, build_training_arguments
-    from .guards import refuse_empty_dataset
+    from ..guards import refuse_empty_dataset
 
     try:
         refuse_empty_dataset(datasets["train"])

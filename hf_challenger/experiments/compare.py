@@ -24,8 +24,8 @@ bins by default). Multi-label: macro ROC AUC, and with
 Everything runs on every process under ``torchrun``/``accelerate launch`` (training is
 data-parallel); only the main process writes files, draws figures and prints.
 
-The table, data description and model card come from :mod:`hf_challenger.summary`, the
-figures from :mod:`hf_challenger.figures`.
+The table, data description and model card come from :mod:`hf_challenger.experiments.summary`, the
+figures from :mod:`hf_challenger.experiments.figures`.
 """
 
 from __future__ import annotations
@@ -260,8 +260,8 @@ def run_comparison(
 
     Raises:
         RecipeError: before the first run, when any arm's arguments, or its first Challenger step on
-            the model and data, would fail (:func:`hf_challenger.preflight.check_runs`).
-        OutputFolderBusy: when another live run holds ``output_dir`` (:mod:`hf_challenger.locks`).
+            the model and data, would fail (:func:`hf_challenger.experiments.preflight.check_runs`).
+        OutputFolderBusy: when another live run holds ``output_dir`` (:mod:`hf_challenger.experiments.locks`).
     """
     from accelerate import PartialState
 

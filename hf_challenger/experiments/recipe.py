@@ -30,7 +30,7 @@ are required)::
 
 Instead of ``class``/``glove_path``, ``model.pretrained`` finetunes a checkpoint (a Hub id or a
 ``save_pretrained`` folder) through its own tokenizer or image processor; the section's keys
-are documented in :mod:`hf_challenger.checkpoint`.
+are documented in :mod:`hf_challenger.experiments.checkpoint`.
 
 Model config fields the data determine are filled in when the recipe leaves them out:
 ``num_labels``/``id2label``/``label2id`` (label names), ``problem_type`` and, for text
@@ -42,7 +42,7 @@ the arm's overrides (an arm is defined by what it changes) < ``seed``/``output_d
 by the runner.
 
 Building training arguments, data, models and trainers from a recipe is
-:mod:`hf_challenger.build`'s job.
+:mod:`hf_challenger.experiments.build`'s job.
 """
 
 from __future__ import annotations
@@ -59,13 +59,13 @@ from typing import Any
 import yaml
 
 from .recipe_types import hints_of, typed, typed_training, typed_values
-from .fields import shown
+from ..fields import shown
 from .yaml_reader import RecipeLimitError, read_yaml
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "data", "training", "mixup", "evaluation", "arms")
 REQUIRED_KEYS = ("name", "model", "data", "training")
 MODEL_KEYS = ("class", "config", "glove_path")
-#: Keys of a ``model`` section that finetunes a checkpoint (see :mod:`hf_challenger.checkpoint`).
+#: Keys of a ``model`` section that finetunes a checkpoint (see :mod:`hf_challenger.experiments.checkpoint`).
 CHECKPOINT_ONLY_KEYS = ("pretrained", "auto_class", "tokenizer", "image_processor", "attn_implementation",
                         "ignore_mismatched_sizes", "trust_remote_code")
 #: ``load_benchmark`` options a recipe sets through the ``model`` section, not ``data.options``.
@@ -114,7 +114,7 @@ class Recipe:
     arms: dict[str, dict[str, Any]]
     description: str = ""
     glove_path: str | None = None
-    checkpoint: Any = None  # hf_challenger.checkpoint.Checkpoint when the recipe finetunes one
+    checkpoint: Any = None  # hf_challenger.experiments.checkpoint.Checkpoint when the recipe finetunes one
     train_per_class: int | None = None
     subset_seed: int = 0
     train_per_class_strict: bool = True
@@ -195,7 +195,7 @@ class Recipe:
 
 def training_field_names() -> tuple[str, ...]:
     """Names of the ``ChallengerTrainingArguments`` fields a recipe may set."""
-    from .training_args import ChallengerTrainingArguments
+    from ..training_args import ChallengerTrainingArguments
 
     return tuple(sorted(f.name for f in fields(ChallengerTrainingArguments) if f.init))
 
@@ -218,7 +218,7 @@ def _check_keys(section: Any, where: str, allowed: Sequence[str], source: str) -
 def _check_training_keys(
     section: Mapping[str, Any], where: str, source: str, allowed: Sequence[str]
 ) -> dict[str, Any]:
-    """``section`` with known keys only, typed (:func:`hf_challenger.recipe_types.typed_training`)."""
+    """``section`` with known keys only, typed (:func:`hf_challenger.experiments.recipe_types.typed_training`)."""
     for key in section:
         if key not in allowed:
             raise unknown_key_error(where, key, allowed, source)
@@ -229,7 +229,7 @@ def model_classes() -> dict[str, type]:
     """The model classes a recipe may name: ``PreTrainedModel`` subclasses in ``hf_challenger.models``."""
     from transformers import PreTrainedModel
 
-    from . import models
+    from .. import models
 
     return {
         name: value
@@ -272,7 +272,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     model = _check_keys(top["model"], "model.", MODEL_KEYS + CHECKPOINT_ONLY_KEYS, source)
     data = _check_keys(top["data"], "data.", DATA_KEYS, source)
     benchmark = data.get("benchmark")
-    from .data import BENCHMARKS, LOADERS, benchmark_options
+    from ..data import BENCHMARKS, LOADERS, benchmark_options
 
     if benchmark not in BENCHMARKS:
         raise RecipeError(
@@ -308,7 +308,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     mixup_alpha = None
     if top.get("mixup") is not None:
         mixup = _check_keys(top["mixup"], "mixup.", MIXUP_KEYS, source)
-        from .mixup import check_alpha
+        from ..mixup import check_alpha
 
         try:
             mixup_alpha = check_alpha(mixup.get("alpha"), name="mixup.alpha")
@@ -411,7 +411,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     Raises:
         FileNotFoundError: naming the file when it does not exist.
         RecipeError: naming the file for a directory, text that is not UTF-8, YAML syntax errors, nesting
-            or aliases beyond :mod:`hf_challenger.yaml_reader`'s bounds, and schema violations.
+            or aliases beyond :mod:`hf_challenger.experiments.yaml_reader`'s bounds, and schema violations.
     """
     path = Path(path)
     if path.is_dir():
