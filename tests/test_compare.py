@@ -16,7 +16,8 @@ from transformers import AutoModelForImageClassification, AutoModelForSequenceCl
 
 from hf_challenger.experiments.build import load_recipe_data
 from hf_challenger.cli import main
-from hf_challenger.experiments.compare import RunResult, parse_seeds, select_arms
+from hf_challenger.experiments.compare import parse_seeds, select_arms
+from hf_challenger.experiments.results import RunResult
 from hf_challenger.data import get_vocabulary
 from hf_challenger import metrics, plots
 from hf_challenger.experiments.figures import attribution_title, ece_over_seeds, figure_indices, reliability_figure

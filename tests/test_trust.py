@@ -107,7 +107,7 @@ def test_trust_remote_code_is_a_recipe_opt_in(news, tmp_path):
 def test_the_model_card_of_a_trusted_checkpoint_says_how_to_load_it(news, tmp_path):
     import numpy as np
 
-    from hf_challenger.experiments.compare import RunResult
+    from hf_challenger.experiments.results import RunResult
     from hf_challenger.experiments.summary import model_card
 
     run = RunResult(

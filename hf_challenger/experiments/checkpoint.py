@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fields import shown
-from .recipe import RecipeError
+from .errors import RecipeError
 
 #: Auto classes a recipe may name, with the benchmarks whose data they take.
 AUTO_CLASSES: dict[str, tuple[str, ...]] = {

@@ -35,7 +35,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from .figures import attribution_figure, reliability_figure
 from .locks import output_lock
 from .preflight import check_runs
 from .recipe import Recipe
+from .results import Comparison, RunResult
 from .summary import (
     describe_data,
     format_table,
@@ -59,39 +59,6 @@ from .summary import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RunResult:
-    """One trained arm/seed.
-
-    Attributes:
-        logits: test logits ``[N, C]``; labels: test labels ``[N]`` (or ``[N, C]`` multi-hot).
-        metrics: test metrics (``accuracy``, ``nll`` ... without prefix).
-        validation: validation metrics (empty without a validation split).
-    """
-
-    arm: str
-    seed: int
-    output_dir: str
-    metrics: dict[str, float]
-    validation: dict[str, float]
-    train_runtime: float
-    training: dict[str, Any]
-    logits: np.ndarray = field(repr=False)
-    labels: np.ndarray = field(repr=False)
-
-
-@dataclass
-class Comparison:
-    """What :func:`run_comparison` produced (``files`` only on the main process)."""
-
-    task: str
-    summary: dict[str, dict[str, dict[str, float]]]
-    runs: list[RunResult]
-    table: str
-    files: dict[str, str]
-    wall_time: float
 
 
 def parse_seeds(value: str | int | Sequence[int]) -> list[int]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .recipe import Recipe
-
-if TYPE_CHECKING:
-    from .compare import RunResult
+from .results import RunResult
 
 #: Text relevance is drawn for at most this many leading positions (the figure says so).
 MAX_FIGURE_TOKENS = 64

@@ -60,6 +60,8 @@ import yaml
 
 from .recipe_types import hints_of, typed, typed_training, typed_values
 from ..fields import shown
+from .checkpoint import parse_checkpoint
+from .errors import RecipeError
 from .yaml_reader import RecipeLimitError, read_yaml
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "data", "training", "mixup", "evaluation", "arms")
@@ -78,10 +80,6 @@ COMMON_CONFIG_KEYS = ("num_labels", "id2label", "label2id", "problem_type")
 #: Fields the runner sets per arm and seed; a recipe arm may not override them.
 RUNNER_FIELDS = ("seed", "output_dir")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class RecipeError(ValueError):
-    """A recipe file or mapping that does not follow the recipe schema."""
 
 
 @dataclass(frozen=True)
@@ -363,8 +361,6 @@ def _parse_model(
 ) -> tuple[Any, str, dict[str, Any], str | None]:
     """``(checkpoint or None, class name, config overrides, glove_path)`` of the ``model`` section."""
     if "pretrained" in model:
-        from .checkpoint import parse_checkpoint
-
         checkpoint = parse_checkpoint(model, benchmark, options, source)
         config = model.get("config") or {}
         if not isinstance(config, Mapping):
