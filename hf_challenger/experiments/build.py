@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .recipe import Recipe, RecipeError, config_keys, unknown_key_error, model_classes, training_field_names
+from .errors import RecipeError
+from .recipe import config_keys, model_classes, training_field_names, unknown_key_error
+from .recipe_spec import Recipe
 
 logger = logging.getLogger(__name__)
 

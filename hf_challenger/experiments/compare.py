@@ -46,7 +46,7 @@ from .build import build_model, build_trainer, build_training_arguments, load_re
 from .figures import attribution_figure, reliability_figure
 from .locks import output_lock
 from .preflight import check_runs
-from .recipe import Recipe
+from .recipe_spec import Recipe
 from .results import Comparison, RunResult
 from .summary import (
     describe_data,

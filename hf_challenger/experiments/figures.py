@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .recipe import Recipe
+from .recipe_spec import Recipe
 from .results import RunResult
 
 #: Text relevance is drawn for at most this many leading positions (the figure says so).

@@ -17,7 +17,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .recipe import Recipe, RecipeError
+from .errors import RecipeError
+from .recipe_spec import Recipe
 
 #: What a first step can raise for a bad setting (UnsupportedLayerError is a NotImplementedError; the
 #: non-finite policy raises a FloatingPointError).

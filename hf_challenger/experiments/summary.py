@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .recipe import Recipe
+from .recipe_spec import Recipe
 from .results import RunResult
 
 #: (metric key, column title, scale, decimals) of the paper-style table, per task.
