@@ -60,7 +60,7 @@ def _jsonable(value: Any) -> Any:
 def take_over_sweep(name: str, sweep: Path, runs: Path, arms: list[str]) -> int:
     """Append to ``runs`` the records of ``sweep`` (``sweep_tiny.py`` output for row ``name``'s
     recipe) whose training fields equal one of ``arms``; return how many were taken."""
-    from hf_challenger.recipe import load_recipe
+    from hf_challenger.experiments.recipe import load_recipe
 
     if not sweep.is_file():
         raise FileNotFoundError(f"--sweep {name}={sweep}: no such file")
@@ -100,9 +100,9 @@ def full_data_reference(name: str, data_dir: str | None, epochs: float, runs: Pa
 
     import torch
 
-    from hf_challenger.build import load_recipe_data
-    from hf_challenger.compare import run_training_values, train_and_evaluate
-    from hf_challenger.recipe import load_recipe
+    from hf_challenger.experiments.build import load_recipe_data
+    from hf_challenger.experiments.compare import run_training_values, train_and_evaluate
+    from hf_challenger.experiments.recipe import load_recipe
 
     if any(r["row"] == name and r["arm"] == "base_full_data" for r in read_jsonl(runs)):
         return
@@ -198,7 +198,7 @@ def report(args: argparse.Namespace, rows: list[str], arms: list[str]) -> str:
         row_records = [r for r in records if r["row"] == name and r["arm"] in arms]
         if not row_records:
             continue
-        from hf_challenger.recipe import load_recipe
+        from hf_challenger.experiments.recipe import load_recipe
 
         recipe = load_recipe(str(REPO / ROWS[name].recipe))
         training = recipe.arm_training("challenger_finetune") if "challenger_finetune" in recipe.arms else {}
@@ -238,7 +238,7 @@ def report(args: argparse.Namespace, rows: list[str], arms: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hf_challenger.compare import parse_seeds
+    from hf_challenger.experiments.compare import parse_seeds
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")

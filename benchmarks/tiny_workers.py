@@ -24,8 +24,8 @@ def init_worker(
     import torch
     import transformers
 
-    from hf_challenger.build import load_recipe_data
-    from hf_challenger.recipe import load_recipe
+    from hf_challenger.experiments.build import load_recipe_data
+    from hf_challenger.experiments.recipe import load_recipe
 
     torch.set_num_threads(threads)
     transformers.logging.set_verbosity_error()
@@ -43,7 +43,7 @@ def worker_pool(
     The recipe is loaded here first, so a missing package or a bad recipe fails once in the parent
     (a pool respawns workers whose initializer raises, forever).
     """
-    from hf_challenger.recipe import load_recipe
+    from hf_challenger.experiments.recipe import load_recipe
 
     load_recipe(recipe_path)
     return mp.get_context("fork").Pool(
@@ -53,7 +53,7 @@ def worker_pool(
 
 def filter_similarity(recipe: Any, folder: str | Path) -> dict[str, float]:
     """Mean pairwise filter cosine similarity per Conv/Linear layer of the model saved in ``folder``."""
-    from hf_challenger.build import model_class_of
+    from hf_challenger.experiments.build import model_class_of
     from hf_challenger.metrics import layer_filter_cosine_similarity
 
     model = model_class_of(recipe).from_pretrained(str(folder))
@@ -80,7 +80,7 @@ def run_once(
 ) -> tuple[Any, float, dict, list[dict[str, float]]]:
     """Train and evaluate one ``(arm, seed)`` run of the worker's recipe in a temporary folder.
 
-    Returns the :class:`~hf_challenger.compare.RunResult`, the wall time of training and evaluation
+    Returns the :class:`~hf_challenger.experiments.compare.RunResult`, the wall time of training and evaluation
     in seconds, the filter cosine similarities of the trained model and the validation curve of the
     evaluations made during training (empty unless ``overrides`` set an ``eval_strategy``; the
     folder is removed).
@@ -90,7 +90,7 @@ def run_once(
     import tempfile
     import time
 
-    from hf_challenger.compare import run_training_values, train_and_evaluate
+    from hf_challenger.experiments.compare import run_training_values, train_and_evaluate
 
     recipe = STATE["recipe"]
     run_dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-{arm}-{seed}-"))

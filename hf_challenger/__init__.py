@@ -23,7 +23,7 @@ _LAZY = {
     "load_benchmark": "hf_challenger.data",
     "make_tiny": "hf_challenger.data",
 }
-_SUBMODULES = ("lrp", "metrics", "data", "models", "challenge", "plots", "cli", "recipe", "compare", "mixup")
+_SUBMODULES = ("lrp", "metrics", "data", "models", "challenge", "plots", "cli", "mixup")
 
 __all__ = ["__version__", "data", "lrp", "metrics", "models", *_LAZY]
 

@@ -12,7 +12,7 @@ arm's own overrides still win over it (an arm is defined by what it changes).
 
 Both commands run unchanged under ``accelerate launch`` and ``torchrun``: every process
 trains (data parallel), only the main process writes tables, figures and prints. Each command
-holds a lock on its output folder while it runs (:mod:`hf_challenger.locks`): a second run into
+holds a lock on its output folder while it runs (:mod:`hf_challenger.experiments.locks`): a second run into
 the same folder is refused, naming the run that holds it. On a
 machine without GPUs a multi-process launch trains with ``use_cpu=True`` (gloo).
 
@@ -124,12 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from accelerate import PartialState
 
-    from .build import build_training_arguments, load_recipe_data, parse_overrides
-    from .locks import OutputFolderBusy, output_lock
-    from .compare import parse_seeds, run_comparison, run_training_values, select_arms, train_and_evaluate
-    from .preflight import check_runs
-    from .recipe import RecipeError, load_recipe
-    from .summary import format_table, summarize
+    from .experiments.build import build_training_arguments, load_recipe_data, parse_overrides
+    from .experiments.locks import OutputFolderBusy, output_lock
+    from .experiments.compare import parse_seeds, run_comparison, run_training_values, select_arms, train_and_evaluate
+    from .experiments.preflight import check_runs
+    from .experiments.recipe import RecipeError, load_recipe
+    from .experiments.summary import format_table, summarize
 
     try:
         recipe = load_recipe(options.recipe).with_paths(options.data_dir, options.glove_path)

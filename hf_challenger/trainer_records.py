@@ -5,7 +5,7 @@ random state in checkpoints.
 
 :class:`ChallengerRecords` is the base class of :class:`~hf_challenger.ChallengerTrainer`, which sets the
 attributes it reads (``challenger_config``, ``challenger_enabled``, ``challenger_stats``,
-``challenger_generator`` and the guards).
+``challenger_generator``, ``challenger_planner`` and the guards).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class ChallengerRecords(Trainer):
 
     def _warn_degenerate(self) -> None:
         """Warn once, at a logging step, about the first challenged rows with degenerate relevance."""
-        pending, self._degenerate = self._degenerate, []
+        planner = self.challenger_planner
+        pending, planner.degenerate = planner.degenerate, []
         for step, rows in pending:
             if "degenerate" in self._warned:
                 return
@@ -58,6 +59,7 @@ class ChallengerRecords(Trainer):
                     "candidate features (e.g. all zero: BatchNorm statistics still at their initial values), so "
                     "their top-N and bottom-N were a random draw; counted in challenger_degenerate_rows",
                 )
+                planner.watch_degenerate = False  # warned: later rows are counted, not kept
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

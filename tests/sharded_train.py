@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_trainer_models import text_data  # noqa: E402
 
 from hf_challenger import ChallengerTrainer, ChallengerTrainingArguments  # noqa: E402
-from hf_challenger.challenge import ModuleSite  # noqa: E402
+from hf_challenger.challenge import ChallengePlanner, ModuleSite  # noqa: E402
 from hf_challenger.lrp import EpsilonLRP  # noqa: E402
 
 STEPS, ROWS, LR = 3, 4, 0.05
@@ -46,45 +46,56 @@ def build(dtype: torch.dtype) -> torch.nn.Module:
     return AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa").to(dtype)
 
 
-class Replaying(ChallengerTrainer):
-    """Replays every attribution on the unsharded ``replica`` with the same random state."""
+class ReplayingPlanner(ChallengePlanner):
+    """Replays every attribution on the trainer's unsharded ``replica`` with the same random state."""
 
-    replica: torch.nn.Module
-    checks: list[dict]
-    edits: list
+    trainer: Replaying
 
-    def _record_relevance(self, relevance, allowed):
-        self._captured = relevance
-        super()._record_relevance(relevance, allowed)
+    def record_relevance(self, relevance, allowed, step):
+        self.captured = relevance
+        super().record_relevance(relevance, allowed, step)
 
-    def _lrp_edit(self, sub, n_a, n_b):
-        state = self.challenger_generator.get_state()
-        edit = super()._lrp_edit(sub, n_a, n_b)
-        sharded = self._captured
-        grads = [name for name, p in self._bound_model.named_parameters() if p.grad is not None]
-        saved = (self._lrp, self._at, self.challenger_generator, self._bound_model)
+    def lrp_edit(self, sub, n_a, n_b, step):
+        state = self.generator.get_state()
+        edit = super().lrp_edit(sub, n_a, n_b, step)
+        sharded = self.captured
+        grads = [name for name, p in self.bound_model.named_parameters() if p.grad is not None]
+        saved = (self.lrp, self.at, self.generator, self.bound_model)
         generator = torch.Generator().manual_seed(0)
         generator.set_state(state)
-        cfg = self.challenger_config
-        self._lrp = EpsilonLRP(self.replica, cfg.epsilon, cfg.attention_rule, cfg.unknown_layers)
-        self._at, self.challenger_generator = self.replica.get_input_embeddings(), generator
-        self._bound_model = self.replica
+        cfg, replica = self.config, self.trainer.replica
+        self.lrp = EpsilonLRP(replica, cfg.epsilon, cfg.attention_rule, cfg.unknown_layers)
+        self.at, self.generator = replica.get_input_embeddings(), generator
+        self.bound_model = replica
         try:
-            reference = super()._lrp_edit(sub, n_a, n_b)
+            reference = super().lrp_edit(sub, n_a, n_b, step)
         finally:
-            self._lrp, self._at, self.challenger_generator, self._bound_model = saved
-        self.checks.append(
+            self.lrp, self.at, self.generator, self.bound_model = saved
+        self.trainer.checks.append(
             {
-                "relevance_error": float((sharded - self._captured).norm() / self._captured.norm()),
-                "relevance_norm": float(self._captured.norm()),
+                "relevance_error": float((sharded - self.captured).norm() / self.captured.norm()),
+                "relevance_norm": float(self.captured.norm()),
                 "same_features": torch.equal(edit.mask, reference.mask),
                 "same_shift": torch.equal(edit.shift, reference.shift),
                 "rows": edit.rows,
                 "grads_after_pass": grads,
             }
         )
-        self.edits.append(edit)
+        self.trainer.edits.append(edit)
         return edit
+
+
+class Replaying(ChallengerTrainer):
+    """A trainer whose planner replays every attribution on ``replica`` (:class:`ReplayingPlanner`)."""
+
+    replica: torch.nn.Module
+    checks: list[dict]
+    edits: list
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.challenger_planner.__class__ = ReplayingPlanner  # keeps the planner's bound site and engine
+        self.challenger_planner.trainer = self
 
 
 def replica_step(replica: torch.nn.Module, site: ModuleSite, inputs: dict, edit, optimizer) -> None:
@@ -108,7 +119,8 @@ class Census:
         self.total = sum(held(p, full=True) for p in model.parameters())
 
         def probe(module, args):
-            during = trainer._lrp is not None and trainer._lrp._state is not None
+            engine = trainer.challenger_planner.lrp
+            during = engine is not None and engine._state is not None
             count = sum(held(p) for p in model.parameters())
             key = "pass" if during else "training"
             self.most[key] = max(self.most[key], count)
@@ -203,7 +215,7 @@ def run_fsdp2(out: str) -> dict:
         keys = ("input_ids", "attention_mask", "labels")
         batch = {key: torch.stack([torch.as_tensor(data[start + i][key]) for i in range(ROWS)]) for key in keys}
         inputs, edit = trainer.plan_challenge(model, batch)
-        with trainer._site.editing(inputs, edit) as edited:
+        with trainer.challenger_planner.site.editing(inputs, edit) as edited:
             loss = model(**edited).loss
         loss.backward()
         optimizer.step()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hf_challenger.cli import main
-from hf_challenger.recipe import RecipeError, load_recipe, parse_recipe
-from hf_challenger.yaml_reader import RecipeLimitError, read_yaml
+from hf_challenger.experiments.recipe import RecipeError, load_recipe, parse_recipe
+from hf_challenger.experiments.yaml_reader import RecipeLimitError, read_yaml
 
 RECIPE = """\
 name: bad_input_test
@@ -137,7 +137,7 @@ def test_train_checks_the_arm_before_training(tmp_path, capsys) -> None:
 
 
 def test_a_recipe_whose_training_split_is_empty_fails_before_any_run(tmp_path, monkeypatch, capsys) -> None:
-    import hf_challenger.compare as compare
+    import hf_challenger.experiments.compare as compare
 
     real = compare.load_recipe_data
     monkeypatch.setattr(compare, "load_recipe_data", lambda recipe: {**real(recipe), "train": real(recipe)["train"].select([])})

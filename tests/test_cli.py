@@ -12,8 +12,8 @@ import torch
 import yaml
 
 from hf_challenger.cli import main
-from hf_challenger.build import _distributed_cpu, parse_overrides
-from hf_challenger.recipe import RecipeError
+from hf_challenger.experiments.build import _distributed_cpu, parse_overrides
+from hf_challenger.experiments.recipe import RecipeError
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,17 @@ import torch
 import yaml
 from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification, default_data_collator
 
-from hf_challenger.build import load_recipe_data
+from hf_challenger.experiments.build import load_recipe_data
 from hf_challenger.cli import main
-from hf_challenger.compare import RunResult, parse_seeds, select_arms
+from hf_challenger.experiments.compare import parse_seeds, select_arms
+from hf_challenger.experiments.results import RunResult
 from hf_challenger.data import get_vocabulary
 from hf_challenger import metrics, plots
-from hf_challenger.figures import attribution_title, ece_over_seeds, figure_indices, reliability_figure
+from hf_challenger.experiments.figures import attribution_title, ece_over_seeds, figure_indices, reliability_figure
 from hf_challenger.metrics import accuracy
 from hf_challenger.models import VGGForImageClassification
-from hf_challenger.recipe import load_recipe
-from hf_challenger.summary import format_table, summarize
+from hf_challenger.experiments.recipe import load_recipe
+from hf_challenger.experiments.summary import format_table, summarize
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

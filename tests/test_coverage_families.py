@@ -128,7 +128,8 @@ def _train(trainer: ChallengerTrainer, family: Family, status: str, detail: str,
         assert any(not torch.equal(a, p) for a, p in zip(before, trainer.model.parameters())), "no update"
     except Exception as error:  # noqa: BLE001
         return Outcome(family, "FAILS", f"{type(error).__name__}: {error}"[:300], time.perf_counter() - start)
-    rules = frozenset(trainer._lrp.rules_met) if trainer._lrp is not None else frozenset()
+    engine = trainer.challenger_planner.lrp
+    rules = frozenset(engine.rules_met) if engine is not None else frozenset()
     return Outcome(family, status, detail, time.perf_counter() - start, rules)
 
 

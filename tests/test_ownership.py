@@ -15,7 +15,7 @@ import yaml
 from test_compare import write_tiny_recipe
 
 from hf_challenger.cli import main
-from hf_challenger.locks import LOCK_NAME, OutputFolderBusy, output_lock
+from hf_challenger.experiments.locks import LOCK_NAME, OutputFolderBusy, output_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 HOLD = """
 import sys, time
-from hf_challenger.locks import output_lock
+from hf_challenger.experiments.locks import output_lock
 with output_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(300)

@@ -14,11 +14,11 @@ from data_fixtures import write_bydate, write_cifar
 from pretrained_fixtures import bydate_texts, wordpiece_tokenizer, write_tiny_bert, write_tiny_vit
 from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification, AutoTokenizer
 
-from hf_challenger.build import build_model, build_trainer, build_training_arguments, load_recipe_data
+from hf_challenger.experiments.build import build_model, build_trainer, build_training_arguments, load_recipe_data
 from hf_challenger.cli import main
 from hf_challenger.data import get_metadata, load_benchmark, make_tiny
 from hf_challenger.data.newsgroups import decode_message
-from hf_challenger.recipe import RecipeError, load_recipe, parse_recipe
+from hf_challenger.experiments.recipe import RecipeError, load_recipe, parse_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -458,7 +458,7 @@ def test_minilm_recipes_build_every_arm_and_plan_a_challenged_step(name, news, b
 
 
 def test_checkpoint_paths_expand_the_home_folder_and_must_exist(bert, tmp_path, monkeypatch):
-    from hf_challenger.checkpoint import check_local_checkpoint, parse_checkpoint
+    from hf_challenger.experiments.checkpoint import check_local_checkpoint, parse_checkpoint
 
     monkeypatch.setenv("HOME", str(bert.parent))
     section = {"pretrained": f"~/{bert.name}", "auto_class": "AutoModelForSequenceClassification"}

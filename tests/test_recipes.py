@@ -9,10 +9,10 @@ import pytest
 import torch
 import yaml
 
-from hf_challenger.build import build_training_arguments
+from hf_challenger.experiments.build import build_training_arguments
 from hf_challenger.config import ChallengerConfig
 from hf_challenger.mixup import mixup_batch
-from hf_challenger.recipe import RecipeError, load_recipe, model_classes, parse_recipe, training_field_names
+from hf_challenger.experiments.recipe import RecipeError, load_recipe, model_classes, parse_recipe, training_field_names
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 RECIPE_FILES = sorted(RECIPES.glob("*.yaml"))

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hf_challenger.build import build_model, build_trainer, build_training_arguments, load_recipe_data
-from hf_challenger.recipe import load_recipe
+from hf_challenger.experiments.build import build_model, build_trainer, build_training_arguments, load_recipe_data
+from hf_challenger.experiments.recipe import load_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TABLE2 = {"tiny_cifar10": "vision", "tiny_reuters": "text", "tiny_newsgroups": "text"}
@@ -96,7 +96,7 @@ def test_train_per_class_strict_false_keeps_short_classes_whole(tmp_path):
     every example of such a class and the full quota of the others."""
     from data_fixtures import write_cifar
 
-    from hf_challenger.recipe import RecipeError, parse_recipe
+    from hf_challenger.experiments.recipe import RecipeError, parse_recipe
 
     write_cifar(tmp_path / "data", per_batch=20)  # 10 per class in train
     mapping = {
@@ -124,7 +124,7 @@ def test_eval_per_class_caps_validation_and_test_only(tmp_path):
     for every run; the training split is untouched and a bad value is refused by name."""
     from data_fixtures import write_cifar
 
-    from hf_challenger.recipe import RecipeError, parse_recipe
+    from hf_challenger.experiments.recipe import RecipeError, parse_recipe
 
     write_cifar(tmp_path / "data", per_batch=20)
     mapping = {

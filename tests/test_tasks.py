@@ -13,7 +13,7 @@ from transformers import (
     BertForTokenClassification,
 )
 
-import hf_challenger.trainer as trainer_module
+import hf_challenger.challenge.planner as planner_module
 from hf_challenger.challenge import draw_label_targets
 from hf_challenger.trainer import ChallengerTrainer
 from hf_challenger.training_args import ChallengerTrainingArguments
@@ -75,7 +75,7 @@ def test_target_source_labels_attributes_each_rows_label(tmp_path, monkeypatch):
         drawn.append((labels.clone(), draw_label_targets(labels, logits, top_k, generator)))
         return drawn[-1][1]
 
-    monkeypatch.setattr(trainer_module, "draw_label_targets", recording)
+    monkeypatch.setattr(planner_module, "draw_label_targets", recording)
     data = image_data(rows=8)
     trainer = ChallengerTrainer(
         model=TinyConvNet(), args=args_for(tmp_path, challenger_target_source="labels"), train_dataset=data

@@ -94,7 +94,8 @@ def test_exact_rows_and_features_follow_relevance(tmp_path) -> None:
         bottom = set((-relevance[row]).topk(5).indices.tolist())
         assert chosen in (top, bottom)
         flags.append(chosen == top)
-    assert trainer._lrp is not None and trainer._site is not None
+    planner = trainer.challenger_planner
+    assert planner.lrp is not None and planner.site is not None
 
 
 def check_std_shift(seen: torch.Tensor, clean: torch.Tensor, allowed: torch.Tensor, per_row: int) -> float:
@@ -150,11 +151,12 @@ def test_engine_and_hooks_are_kept_across_steps(tmp_path) -> None:
     args = make_args(tmp_path, max_steps=3, challenger_attribution_target="embeddings", per_device_train_batch_size=4)
     trainer = ChallengerTrainer(model=model, args=args, train_dataset=text_data())
     trainer.train()
-    engine, site = trainer._lrp, trainer._site
+    engine, site = trainer.challenger_planner.lrp, trainer.challenger_planner.site
     hooks = len(model.embed._forward_hooks)
     trainer.args.max_steps = 6
     trainer.train()
-    assert trainer._lrp is engine and trainer._site is site and len(model.embed._forward_hooks) == hooks
+    planner = trainer.challenger_planner
+    assert planner.lrp is engine and planner.site is site and len(model.embed._forward_hooks) == hooks
     assert len(model.seen) == 3 + 6
 
 
@@ -188,8 +190,8 @@ def test_attribution_leaves_no_trace(tmp_path) -> None:
         trainer = ChallengerTrainer(
             model=model, args=make_args(tmp_path, challenger_perturbation=perturbation), train_dataset=image_data()
         )
-        trainer._bind(model, batch)
-        edit = trainer._plan_edit(model, batch)
+        trainer.challenger_planner.bind(model, batch)
+        edit = trainer.challenger_planner.plan(model, batch, 0).edit
         assert callable(edit)
         assert all(p.grad is None for p in model.parameters())
         assert all(torch.equal(b, buffers[name]) for name, b in model.named_buffers())
@@ -275,7 +277,7 @@ def test_evaluate_and_predict_never_challenge(tmp_path) -> None:
     eval_data = text_data(rows=10, seed=5)
     trainer = ChallengerTrainer(model=model, args=args, train_dataset=text_data(), eval_dataset=eval_data)
     trainer.train()  # binds the embedding hook
-    assert trainer._site is not None
+    assert trainer.challenger_planner.site is not None
     metrics = trainer.evaluate()
     plain = Trainer(
         model=model,
@@ -330,7 +332,7 @@ def test_random_selection_needs_no_attribution(tmp_path) -> None:
     )  # fmt: skip
     trainer = Recording(model=model, args=args, train_dataset=text_data())
     trainer.train()
-    assert trainer._lrp is None
+    assert trainer.challenger_planner.lrp is None
     initial_embed = model.embed  # lr = 0: unchanged
     for seen, batch in zip(model.seen, trainer.clean_batches):
         changed = check_exact_rows(seen, initial_embed(batch["input_ids"]).detach(), 2, 2, 3)

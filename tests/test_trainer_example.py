@@ -35,7 +35,8 @@ def test_readme_transformers_example_runs(tmp_path, monkeypatch) -> None:
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     assert len(logs) == 4 and all(entry["challenger_changed_share"] > 0 for entry in logs)
     assert type(trainer.model).__name__ == "BertForSequenceClassification"
-    assert trainer._lrp is not None and trainer._lrp.attention_rule == "attnlrp"
+    engine = trainer.challenger_planner.lrp
+    assert engine is not None and engine.attention_rule == "attnlrp"
 
 
 def test_readme_example_runs(tmp_path, monkeypatch, capsys) -> None:
@@ -51,4 +52,4 @@ def test_readme_own_module_example_runs(tmp_path, monkeypatch) -> None:
     trainer = namespace["trainer"]
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     assert len(logs) == 3 and all(entry["challenger_changed_share"] > 0 for entry in logs)
-    assert type(trainer.model).__name__ == "SignalNet" and trainer._input_key == "signal"
+    assert type(trainer.model).__name__ == "SignalNet" and trainer.challenger_planner.input_key == "signal"

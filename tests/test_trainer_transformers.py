@@ -68,7 +68,7 @@ def test_every_family_trains_under_challenger_trainer(tmp_path, name):
 def record_training_inputs(trainer: ChallengerTrainer, kind: str, batch: dict) -> list[torch.Tensor]:
     """What the training forward sees: the edited embedding output (text) or pixel values (vision)."""
     model = trainer.model
-    trainer._bind(model, batch)  # the trainer's own hooks first, so the recorder sees their edit
+    trainer.challenger_planner.bind(model, batch)  # the trainer's own hooks first, so the recorder sees their edit
     seen: list[torch.Tensor] = []
     if kind == "text":
         model.get_input_embeddings().register_forward_hook(
@@ -118,9 +118,9 @@ def test_attribution_leaves_no_parameter_grad_and_no_batch_norm_update(tmp_path)
     args = arguments(tmp_path, "vision", max_steps=1)
     trainer = ChallengerTrainer(model=model, args=args, train_dataset=dataset("vision"))
     batch = next(iter(trainer.get_train_dataloader()))
-    trainer._bind(model, batch)
+    trainer.challenger_planner.bind(model, batch)
     statistics = {n: b.clone() for n, b in model.named_buffers()}
-    edit = trainer._plan_edit(model, batch)
+    edit = trainer.challenger_planner.plan(model, batch, 0).edit
     assert callable(edit)
     assert all(p.grad is None for p in model.parameters())
     assert all(torch.equal(b, statistics[n]) for n, b in model.named_buffers())
@@ -144,7 +144,7 @@ def test_a_plain_module_without_main_input_name_uses_the_sole_float_tensor(tmp_p
     model = PlainImageNet()
     trainer = ChallengerTrainer(model=model, args=arguments(tmp_path, "vision", max_steps=1), train_dataset=dataset("vision"))
     trainer.train()
-    assert trainer._input_key == "pixel_values"
+    assert trainer.challenger_planner.input_key == "pixel_values"
     assert trainer.state.log_history[0]["challenger_changed_share"] > 0
 
 
@@ -177,7 +177,8 @@ def test_unknown_layers_and_attention_rule_are_training_arguments(tmp_path):
     args = arguments(tmp_path, "vision", max_steps=1, challenger_unknown_layers="gradient")
     trainer = ChallengerTrainer(model=Odd(), args=args, train_dataset=dataset("vision"))
     trainer.train()
-    assert trainer._lrp.unknown_layers == "gradient" and trainer._lrp.attention_rule == "attnlrp"
+    engine = trainer.challenger_planner.lrp
+    assert engine.unknown_layers == "gradient" and engine.attention_rule == "attnlrp"
     with pytest.raises(ValueError, match="challenger_attention_rule must be one of 'attnlrp', 'cp'; got 'half'"):
         arguments(tmp_path, "vision", challenger_attention_rule="half")
     with pytest.raises(ValueError, match="challenger_unknown_layers must be one of 'error', 'gradient'; got 'skip'"):

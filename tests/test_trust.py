@@ -13,8 +13,8 @@ import yaml
 from data_fixtures import write_bydate
 from pretrained_fixtures import bydate_texts, write_tiny_bert
 
-from hf_challenger.checkpoint import checkpoint_config
-from hf_challenger.recipe import RecipeError, parse_recipe
+from hf_challenger.experiments.checkpoint import checkpoint_config
+from hf_challenger.experiments.recipe import RecipeError, parse_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,8 +107,8 @@ def test_trust_remote_code_is_a_recipe_opt_in(news, tmp_path):
 def test_the_model_card_of_a_trusted_checkpoint_says_how_to_load_it(news, tmp_path):
     import numpy as np
 
-    from hf_challenger.compare import RunResult
-    from hf_challenger.summary import model_card
+    from hf_challenger.experiments.results import RunResult
+    from hf_challenger.experiments.summary import model_card
 
     run = RunResult(
         arm="base", seed=0, output_dir=str(tmp_path), metrics={"accuracy": 1.0}, validation={}, train_runtime=1.0,

@@ -17,7 +17,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .recipe import Recipe, RecipeError
+from .errors import RecipeError
+from .recipe_spec import Recipe
 
 #: What a first step can raise for a bad setting (UnsupportedLayerError is a NotImplementedError; the
 #: non-finite policy raises a FloatingPointError).
@@ -31,7 +32,7 @@ def check_runs(recipe: Recipe, runs: Sequence[tuple[str | None, Mapping[str, Any
         RecipeError: naming the recipe, the arm and what its first run would have failed on.
     """
     from .build import build_model, build_trainer, build_training_arguments
-    from .guards import refuse_empty_dataset
+    from ..guards import refuse_empty_dataset
 
     try:
         refuse_empty_dataset(datasets["train"])

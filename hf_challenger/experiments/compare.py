@@ -24,8 +24,8 @@ bins by default). Multi-label: macro ROC AUC, and with
 Everything runs on every process under ``torchrun``/``accelerate launch`` (training is
 data-parallel); only the main process writes files, draws figures and prints.
 
-The table, data description and model card come from :mod:`hf_challenger.summary`, the
-figures from :mod:`hf_challenger.figures`.
+The table, data description and model card come from :mod:`hf_challenger.experiments.summary`, the
+figures from :mod:`hf_challenger.experiments.figures`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,8 @@ from .build import build_model, build_trainer, build_training_arguments, load_re
 from .figures import attribution_figure, reliability_figure
 from .locks import output_lock
 from .preflight import check_runs
-from .recipe import Recipe
+from .recipe_spec import Recipe
+from .results import Comparison, RunResult
 from .summary import (
     describe_data,
     format_table,
@@ -59,39 +59,6 @@ from .summary import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RunResult:
-    """One trained arm/seed.
-
-    Attributes:
-        logits: test logits ``[N, C]``; labels: test labels ``[N]`` (or ``[N, C]`` multi-hot).
-        metrics: test metrics (``accuracy``, ``nll`` ... without prefix).
-        validation: validation metrics (empty without a validation split).
-    """
-
-    arm: str
-    seed: int
-    output_dir: str
-    metrics: dict[str, float]
-    validation: dict[str, float]
-    train_runtime: float
-    training: dict[str, Any]
-    logits: np.ndarray = field(repr=False)
-    labels: np.ndarray = field(repr=False)
-
-
-@dataclass
-class Comparison:
-    """What :func:`run_comparison` produced (``files`` only on the main process)."""
-
-    task: str
-    summary: dict[str, dict[str, dict[str, float]]]
-    runs: list[RunResult]
-    table: str
-    files: dict[str, str]
-    wall_time: float
 
 
 def parse_seeds(value: str | int | Sequence[int]) -> list[int]:
@@ -260,8 +227,8 @@ def run_comparison(
 
     Raises:
         RecipeError: before the first run, when any arm's arguments, or its first Challenger step on
-            the model and data, would fail (:func:`hf_challenger.preflight.check_runs`).
-        OutputFolderBusy: when another live run holds ``output_dir`` (:mod:`hf_challenger.locks`).
+            the model and data, would fail (:func:`hf_challenger.experiments.preflight.check_runs`).
+        OutputFolderBusy: when another live run holds ``output_dir`` (:mod:`hf_challenger.experiments.locks`).
     """
     from accelerate import PartialState
 

@@ -7,15 +7,13 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import yaml
 
-from .recipe import Recipe
-
-if TYPE_CHECKING:
-    from .compare import RunResult
+from .recipe_spec import Recipe
+from .results import RunResult
 
 #: (metric key, column title, scale, decimals) of the paper-style table, per task.
 COLUMNS: dict[str, tuple[tuple[str, str, float, int], ...]] = {

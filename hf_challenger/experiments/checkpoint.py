@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fields import shown
-from .recipe import RecipeError
+from ..fields import shown
+from .errors import RecipeError
 
 #: Auto classes a recipe may name, with the benchmarks whose data they take.
 AUTO_CLASSES: dict[str, tuple[str, ...]] = {
@@ -199,7 +199,7 @@ def remote_code_hint(failure: BaseException) -> str:
 
 def load_processor(checkpoint: Checkpoint, benchmark: str) -> Any:
     """The tokenizer (text benchmarks) or image processor (image benchmarks) of ``checkpoint``."""
-    from .data.pretrained import resolve_image_processor, resolve_tokenizer
+    from ..data.pretrained import resolve_image_processor, resolve_tokenizer
 
     resolve = resolve_tokenizer if benchmark in TEXT_BENCHMARKS else resolve_image_processor
     local = Path(checkpoint.processor_source).expanduser()
@@ -249,7 +249,7 @@ def load_pretrained_model(checkpoint: Checkpoint, overrides: Mapping[str, Any], 
     """``auto_class.from_pretrained`` of the checkpoint for ``datasets``, checked against the data."""
     import transformers
 
-    from .data import get_metadata
+    from ..data import get_metadata
 
     metadata = get_metadata(datasets)
     config = checkpoint_config(checkpoint, overrides, metadata, source)

@@ -1,4 +1,4 @@
-"""From a validated :class:`~hf_challenger.recipe.Recipe` to the objects a run needs: training
+"""From a validated :class:`~hf_challenger.experiments.recipe.Recipe` to the objects a run needs: training
 arguments (with command-line overrides), the data splits, a freshly initialised model and the
 trainer."""
 
@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .recipe import Recipe, RecipeError, config_keys, unknown_key_error, model_classes, training_field_names
+from .errors import RecipeError
+from .recipe import config_keys, model_classes, training_field_names, unknown_key_error
+from .recipe_spec import Recipe
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +25,7 @@ def training_argument_parser() -> Any:
     """``HfArgumentParser`` over :class:`~hf_challenger.ChallengerTrainingArguments`."""
     from transformers import HfArgumentParser
 
-    from .training_args import ChallengerTrainingArguments
+    from ..training_args import ChallengerTrainingArguments
 
     return HfArgumentParser(ChallengerTrainingArguments)
 
@@ -100,7 +102,7 @@ def load_recipe_data(recipe: Recipe) -> Any:
     Raises:
         RecipeError: when the benchmark lacks a ``train`` or ``test`` split.
     """
-    from .data import cap_per_class, load_benchmark, make_tiny
+    from ..data import cap_per_class, load_benchmark, make_tiny
 
     options = dict(recipe.data_options)
     if recipe.checkpoint is not None:
@@ -161,7 +163,7 @@ def model_config_kwargs(recipe: Recipe, datasets: Any) -> dict[str, Any]:
     ``problem_type`` is used unless set, and text models without ``glove_path`` get
     ``vocab_size`` from the data's vocabulary.
     """
-    from .data import get_metadata
+    from ..data import get_metadata
 
     metadata = get_metadata(datasets)
     config = dict(recipe.model_config)
@@ -190,7 +192,7 @@ def build_model(recipe: Recipe, datasets: Any) -> Any:
     Seed torch first (``transformers.set_seed``) for reproducible initialisation. With
     ``glove_path`` the embedding matrix ``[V, d]`` is built for the data's vocabulary
     (``hf_challenger.data.glove.glove_embedding_matrix``) and loaded into the model. A checkpoint
-    recipe loads the checkpoint instead (:func:`hf_challenger.checkpoint.load_pretrained_model`).
+    recipe loads the checkpoint instead (:func:`hf_challenger.experiments.checkpoint.load_pretrained_model`).
     """
     if recipe.checkpoint is not None:
         from .checkpoint import load_pretrained_model
@@ -199,12 +201,12 @@ def build_model(recipe: Recipe, datasets: Any) -> Any:
     model_class = model_classes()[recipe.model_class]
     config = model_config_kwargs(recipe, datasets)
     if recipe.glove_path is not None:
-        from .data.glove import glove_embedding_matrix
-        from .data.text import get_vocabulary
+        from ..data.glove import glove_embedding_matrix
+        from ..data.text import get_vocabulary
 
         path = recipe.glove_path
         if path == "default":
-            from .data import default_glove_path
+            from ..data import default_glove_path
 
             path = default_glove_path(config.get("embedding_dim", 100))
         matrix = glove_embedding_matrix(get_vocabulary(datasets), Path(path).expanduser())
@@ -229,7 +231,7 @@ def build_trainer(recipe: Recipe, model: Any, args: Any, datasets: Any) -> Any:
     paper's metrics as ``compute_metrics`` and the validation split (if any) for evaluation. A
     checkpoint recipe's tokenizer or image processor is the ``processing_class``: saved with the
     model, and for text the collator pads each batch to its longest row."""
-    from .metrics import make_compute_metrics
+    from ..metrics import make_compute_metrics
 
     evaluation = recipe.evaluation
     task = task_of(model)
@@ -246,9 +248,9 @@ def build_trainer(recipe: Recipe, model: Any, args: Any, datasets: Any) -> Any:
     if recipe.checkpoint is not None:
         kwargs["processing_class"] = recipe_processor(recipe)
     if recipe.mixup_alpha is not None:
-        from .mixup import MixupChallengerTrainer
+        from ..mixup import MixupChallengerTrainer
 
         return MixupChallengerTrainer(mixup_alpha=recipe.mixup_alpha, **kwargs)
-    from .trainer import ChallengerTrainer
+    from ..trainer import ChallengerTrainer
 
     return ChallengerTrainer(**kwargs)

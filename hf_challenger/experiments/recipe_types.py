@@ -5,7 +5,7 @@ Each value is checked against the type of the field it sets, with
 text, lists, mappings and enum values checked): ``training`` and arm fields against
 ``ChallengerTrainingArguments``, ``model.config`` against the config class's ``__init__``,
 ``data.options`` against the benchmark's loader. Errors are ``ValueError`` naming the key as the
-recipe writes it (``arms.base.challenger_enabled``); :mod:`hf_challenger.recipe` adds the file.
+recipe writes it (``arms.base.challenger_enabled``); :mod:`hf_challenger.experiments.recipe` adds the file.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from .fields import check_value
+from ..fields import check_value
 
 
 def typed_values(section: Mapping[str, Any], hints: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -26,8 +26,8 @@ def typed_values(section: Mapping[str, Any], hints: Mapping[str, Any], where: st
 def typed_training(section: Mapping[str, Any], where: str) -> dict[str, Any]:
     """``section`` of ``ChallengerTrainingArguments`` fields, typed (``challenger_num_features``: a count
     or a fraction, see :func:`hf_challenger.config.parse_num_features`)."""
-    from .config import parse_num_features
-    from .training_args import ChallengerTrainingArguments
+    from ..config import parse_num_features
+    from ..training_args import ChallengerTrainingArguments
 
     hints = dict(typing.get_type_hints(ChallengerTrainingArguments))
     typed = dict(section)

@@ -30,7 +30,7 @@ are required)::
 
 Instead of ``class``/``glove_path``, ``model.pretrained`` finetunes a checkpoint (a Hub id or a
 ``save_pretrained`` folder) through its own tokenizer or image processor; the section's keys
-are documented in :mod:`hf_challenger.checkpoint`.
+are documented in :mod:`hf_challenger.experiments.checkpoint`.
 
 Model config fields the data determine are filled in when the recipe leaves them out:
 ``num_labels``/``id2label``/``label2id`` (label names), ``problem_type`` and, for text
@@ -41,8 +41,9 @@ Values are merged in this order, later winning: ``training`` < command-line over
 the arm's overrides (an arm is defined by what it changes) < ``seed``/``output_dir`` set
 by the runner.
 
-Building training arguments, data, models and trainers from a recipe is
-:mod:`hf_challenger.build`'s job.
+This module reads and validates; the validated value is a
+:class:`~hf_challenger.experiments.recipe_spec.Recipe`. Building training arguments, data, models
+and trainers from it is :mod:`hf_challenger.experiments.build`'s job.
 """
 
 from __future__ import annotations
@@ -52,20 +53,23 @@ import inspect
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .recipe_types import hints_of, typed, typed_training, typed_values
-from .fields import shown
+from ..fields import shown
+from .checkpoint import parse_checkpoint
+from .errors import RecipeError
+from .recipe_spec import Evaluation, Recipe
 from .yaml_reader import RecipeLimitError, read_yaml
 
 TOP_LEVEL_KEYS = ("name", "description", "model", "data", "training", "mixup", "evaluation", "arms")
 REQUIRED_KEYS = ("name", "model", "data", "training")
 MODEL_KEYS = ("class", "config", "glove_path")
-#: Keys of a ``model`` section that finetunes a checkpoint (see :mod:`hf_challenger.checkpoint`).
+#: Keys of a ``model`` section that finetunes a checkpoint (see :mod:`hf_challenger.experiments.checkpoint`).
 CHECKPOINT_ONLY_KEYS = ("pretrained", "auto_class", "tokenizer", "image_processor", "attn_implementation",
                         "ignore_mismatched_sizes", "trust_remote_code")
 #: ``load_benchmark`` options a recipe sets through the ``model`` section, not ``data.options``.
@@ -80,122 +84,12 @@ RUNNER_FIELDS = ("seed", "output_dir")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class RecipeError(ValueError):
-    """A recipe file or mapping that does not follow the recipe schema."""
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """How ``compare`` evaluates and draws.
-
-    Attributes:
-        n_bins: equal-width bins of ECE and the reliability diagrams (15, as the paper).
-        n_resamples: bootstrap resamples of the macro-AUC interval (multi-label only; 0: none).
-        confidence: coverage of that interval, in (0, 1).
-        figure_samples: test examples shown in the attribution-map figure.
-    """
-
-    n_bins: int = 15
-    n_resamples: int = 0
-    confidence: float = 0.9
-    figure_samples: int = 6
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A validated recipe (see the module docstring for the YAML layout)."""
-
-    name: str
-    model_class: str
-    model_config: dict[str, Any]
-    benchmark: str
-    data_options: dict[str, Any]
-    training: dict[str, Any]
-    arms: dict[str, dict[str, Any]]
-    description: str = ""
-    glove_path: str | None = None
-    checkpoint: Any = None  # hf_challenger.checkpoint.Checkpoint when the recipe finetunes one
-    train_per_class: int | None = None
-    subset_seed: int = 0
-    train_per_class_strict: bool = True
-    eval_per_class: int | None = None
-    mixup_alpha: float | None = None
-    evaluation: Evaluation = field(default_factory=Evaluation)
-    source: str = "<mapping>"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The recipe as the YAML mapping it was read from (defaults filled in)."""
-        model: dict[str, Any] = {"class": self.model_class, "config": dict(self.model_config)}
-        if self.checkpoint is not None:
-            model = {**self.checkpoint.to_dict(), "config": dict(self.model_config)}
-        if self.glove_path is not None:
-            model["glove_path"] = self.glove_path
-        data: dict[str, Any] = {"benchmark": self.benchmark, "options": dict(self.data_options)}
-        if self.train_per_class is not None:
-            data["train_per_class"] = self.train_per_class
-            data["subset_seed"] = self.subset_seed
-            if not self.train_per_class_strict:
-                data["train_per_class_strict"] = False
-        if self.eval_per_class is not None:
-            data["eval_per_class"] = self.eval_per_class
-            data["subset_seed"] = self.subset_seed
-        out: dict[str, Any] = {
-            "name": self.name,
-            "description": self.description,
-            "model": model,
-            "data": data,
-            "training": dict(self.training),
-        }
-        if self.mixup_alpha is not None:
-            out["mixup"] = {"alpha": self.mixup_alpha}
-        out["evaluation"] = {f.name: getattr(self.evaluation, f.name) for f in fields(Evaluation)}
-        out["arms"] = {arm: dict(overrides) for arm, overrides in self.arms.items()}
-        return out
-
-    def to_yaml(self) -> str:
-        """``to_dict`` as YAML text."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def with_paths(self, data_dir: str | None = None, glove_path: str | None = None) -> Recipe:
-        """A copy with ``data.options.data_dir`` and/or ``model.glove_path`` replaced (None: kept)."""
-        from dataclasses import replace
-
-        changes: dict[str, Any] = {}
-        if glove_path is not None and self.checkpoint is not None:
-            raise RecipeError(
-                f"{self.source}: a GloVe file does not apply to a checkpoint recipe (model.pretrained brings its "
-                "own embeddings); drop --glove_path"
-            )
-        if data_dir is not None:
-            changes["data_options"] = {**self.data_options, "data_dir": str(data_dir)}
-        if glove_path is not None:
-            changes["glove_path"] = str(glove_path)
-        return replace(self, **changes)
-
-    def arm_training(self, arm: str | None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Training fields of ``arm`` (``None``: the ``training`` section alone).
-
-        Order, later winning: ``training``, ``overrides`` (e.g. from the command line), the
-        arm's own overrides.
-        """
-        merged = dict(self.training)
-        merged.update(overrides or {})
-        if arm is not None:
-            if arm not in self.arms:
-                raise RecipeError(
-                    f"recipe {shown(self.name)} ({self.source}) has no arm {shown(arm)}; allowed: "
-                    f"{', '.join(self.arms)}"
-                )
-            merged.update(self.arms[arm])
-        return merged
-
-
 # --------------------------------------------------------------------------- validation
 
 
 def training_field_names() -> tuple[str, ...]:
     """Names of the ``ChallengerTrainingArguments`` fields a recipe may set."""
-    from .training_args import ChallengerTrainingArguments
+    from ..training_args import ChallengerTrainingArguments
 
     return tuple(sorted(f.name for f in fields(ChallengerTrainingArguments) if f.init))
 
@@ -218,7 +112,7 @@ def _check_keys(section: Any, where: str, allowed: Sequence[str], source: str) -
 def _check_training_keys(
     section: Mapping[str, Any], where: str, source: str, allowed: Sequence[str]
 ) -> dict[str, Any]:
-    """``section`` with known keys only, typed (:func:`hf_challenger.recipe_types.typed_training`)."""
+    """``section`` with known keys only, typed (:func:`hf_challenger.experiments.recipe_types.typed_training`)."""
     for key in section:
         if key not in allowed:
             raise unknown_key_error(where, key, allowed, source)
@@ -229,7 +123,7 @@ def model_classes() -> dict[str, type]:
     """The model classes a recipe may name: ``PreTrainedModel`` subclasses in ``hf_challenger.models``."""
     from transformers import PreTrainedModel
 
-    from . import models
+    from .. import models
 
     return {
         name: value
@@ -272,7 +166,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     model = _check_keys(top["model"], "model.", MODEL_KEYS + CHECKPOINT_ONLY_KEYS, source)
     data = _check_keys(top["data"], "data.", DATA_KEYS, source)
     benchmark = data.get("benchmark")
-    from .data import BENCHMARKS, LOADERS, benchmark_options
+    from ..data import BENCHMARKS, LOADERS, benchmark_options
 
     if benchmark not in BENCHMARKS:
         raise RecipeError(
@@ -308,7 +202,7 @@ def parse_recipe(mapping: Any, source: str = "<mapping>") -> Recipe:
     mixup_alpha = None
     if top.get("mixup") is not None:
         mixup = _check_keys(top["mixup"], "mixup.", MIXUP_KEYS, source)
-        from .mixup import check_alpha
+        from ..mixup import check_alpha
 
         try:
             mixup_alpha = check_alpha(mixup.get("alpha"), name="mixup.alpha")
@@ -363,8 +257,6 @@ def _parse_model(
 ) -> tuple[Any, str, dict[str, Any], str | None]:
     """``(checkpoint or None, class name, config overrides, glove_path)`` of the ``model`` section."""
     if "pretrained" in model:
-        from .checkpoint import parse_checkpoint
-
         checkpoint = parse_checkpoint(model, benchmark, options, source)
         config = model.get("config") or {}
         if not isinstance(config, Mapping):
@@ -411,7 +303,7 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
     Raises:
         FileNotFoundError: naming the file when it does not exist.
         RecipeError: naming the file for a directory, text that is not UTF-8, YAML syntax errors, nesting
-            or aliases beyond :mod:`hf_challenger.yaml_reader`'s bounds, and schema violations.
+            or aliases beyond :mod:`hf_challenger.experiments.yaml_reader`'s bounds, and schema violations.
     """
     path = Path(path)
     if path.is_dir():

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .recipe import Recipe
-
-if TYPE_CHECKING:
-    from .compare import RunResult
+from .recipe_spec import Recipe
+from .results import RunResult
 
 #: Text relevance is drawn for at most this many leading positions (the figure says so).
 MAX_FIGURE_TOKENS = 64
@@ -33,8 +31,8 @@ def attribution_figure(run: RunResult, recipe: Recipe, test_dataset: Any, num_sa
     import torch
     from transformers import default_data_collator
 
-    from .lrp import EpsilonLRP
-    from .plots import plot_attribution_maps
+    from ..lrp import EpsilonLRP
+    from ..plots import plot_attribution_maps
     from .build import model_class_of
 
     tokenizer, collate = None, default_data_collator
@@ -122,7 +120,7 @@ def figure_indices(dataset: Any, num_samples: int) -> np.ndarray:
 
 def _tokens(dataset: Any, input_ids: Any, tokenizer: Any = None) -> list[list[str]] | None:
     """Token strings of ``input_ids [N, L]`` from ``tokenizer`` or the dataset's vocabulary (None without one)."""
-    from .data.text import get_vocabulary
+    from ..data.text import get_vocabulary
 
     if tokenizer is not None:
         return [tokenizer.convert_ids_to_tokens([int(i) for i in row]) for row in input_ids]
@@ -140,8 +138,8 @@ def reliability_figure(runs: Sequence[RunResult], n_bins: int, path: Path) -> Pa
     is the table's: mean ± sample std (ddof=1) of the per-seed ECE, a fraction in [0, 1].
     The figure's caption says both.
     """
-    from .metrics import reliability_diagram
-    from .plots import plot_reliability_diagrams
+    from ..metrics import reliability_diagram
+    from ..plots import plot_reliability_diagrams
 
     diagrams, labels = {}, {}
     for arm in dict.fromkeys(run.arm for run in runs):
