@@ -16,9 +16,10 @@ holds a lock on its output folder while it runs (:mod:`hf_challenger.experiments
 the same folder is refused, naming the run that holds it. On a
 machine without GPUs a multi-process launch trains with ``use_cpu=True`` (gloo).
 
-``--help``, ``--version``, argument errors and missing files (the recipe, ``--data_dir``,
-``--glove_path``) are answered before torch or transformers is imported, so they take a
-fraction of a second; everything else is checked before any training starts.
+``--help``, ``--version``, argument errors (``--seeds``, an unknown ``--field``) and missing files
+(the recipe, ``--data_dir``, ``--glove_path``) are answered before torch or transformers is
+imported, so they take a fraction of a second; everything else is checked before any training
+starts.
 """
 
 from __future__ import annotations
@@ -107,6 +108,24 @@ def path_error(options: argparse.Namespace) -> str | None:
     return None
 
 
+def argument_error(options: argparse.Namespace, rest: Sequence[str]) -> str | None:
+    """What is wrong with ``--seeds`` or the ``--field value`` names, or None; checked before torch
+    is imported (:mod:`hf_challenger.experiments.field_names` reads the field names from source)."""
+    from .experiments.field_names import training_field_names, unknown_field
+    from .experiments.recipe import unknown_key_error
+    from .experiments.seeds import parse_seeds
+
+    if options.command == "compare":
+        try:
+            parse_seeds(options.seeds)
+        except (TypeError, ValueError) as error:
+            return str(error)
+    key = unknown_field(rest)
+    if key is not None:
+        return str(unknown_key_error("--", key, training_field_names(), "command line"))
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hf-challenger`` console script; returns the exit status.
 
@@ -118,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     options, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
-    problem = path_error(options)
+    problem = path_error(options) or argument_error(options, rest)
     if problem is not None:
         parser.exit(2, f"hf-challenger {options.command}: error: {problem}\n")
 
@@ -126,9 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .experiments.build import build_training_arguments, load_recipe_data, parse_overrides
     from .experiments.locks import OutputFolderBusy, output_lock
-    from .experiments.compare import parse_seeds, run_comparison, run_training_values, select_arms, train_and_evaluate
+    from .experiments.compare import run_comparison, run_training_values, select_arms, train_and_evaluate
     from .experiments.preflight import check_runs
     from .experiments.recipe import RecipeError, load_recipe
+    from .experiments.seeds import parse_seeds
     from .experiments.summary import format_table, summarize
 
     try:
@@ -143,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             values = run_training_values(recipe, options.arm, seed, run_dir, overrides)
             build_training_arguments(values)
         else:
-            seeds = parse_seeds(options.seeds)
+            seeds = parse_seeds(options.seeds)  # checked above; parsed again for the list
             arms = select_arms(recipe, options.arms)
             output_dir = options.output_dir or Path("outputs") / recipe.name
             for arm in arms:

@@ -66,6 +66,36 @@ def test_path_errors_name_the_path_before_importing_torch(tmp_path):
         assert report["heavy"] == [], argv
 
 
+def test_seed_and_field_errors_are_answered_before_importing_torch(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\n")
+    cases = [
+        (["compare", str(recipe), "--seeds", "x"], "seeds must be a count N (seeds 0..N-1) or a comma list"),
+        (["compare", str(recipe), "--seeds", "1,1"], "seeds must be distinct, got [1, 1]"),
+        (["train", str(recipe), "--learning_rat", "1"], "unknown key --'learning_rat' (did you mean 'learning_rate'?)"),
+        (["compare", str(recipe), "--no_bf16", "--challenger_alpha=3", "--challenger_alhpa=3"],
+         "unknown key --'challenger_alhpa' (did you mean 'challenger_alpha'?)"),
+    ]
+    for argv, message in cases:
+        report = probe(*argv)
+        assert report["code"] == 2, argv
+        assert message in report["err"], (argv, report["err"])
+        assert report["heavy"] == [], argv
+
+
+def test_field_names_read_from_source_equal_the_dataclass_fields():
+    """The names the command line checks without importing torch are exactly the init fields of
+    ChallengerTrainingArguments (TrainingArguments plus challenger_*) of the installed versions."""
+    from dataclasses import fields
+
+    from hf_challenger import ChallengerTrainingArguments
+    from hf_challenger.experiments.field_names import training_field_names
+
+    expected = sorted(f.name for f in fields(ChallengerTrainingArguments) if f.init)
+    assert list(training_field_names()) == expected
+    assert "challenger_alpha" in expected and "learning_rate" in expected
+
+
 def test_bare_package_import_stays_light():
     script = "import sys, hf_challenger; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

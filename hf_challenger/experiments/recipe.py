@@ -63,6 +63,7 @@ from .recipe_types import hints_of, typed, typed_training, typed_values
 from ..fields import shown
 from .checkpoint import parse_checkpoint
 from .errors import RecipeError
+from .field_names import training_field_names
 from .recipe_spec import Evaluation, Recipe
 from .yaml_reader import RecipeLimitError, read_yaml
 
@@ -85,13 +86,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def training_field_names() -> tuple[str, ...]:
-    """Names of the ``ChallengerTrainingArguments`` fields a recipe may set."""
-    from ..training_args import ChallengerTrainingArguments
-
-    return tuple(sorted(f.name for f in fields(ChallengerTrainingArguments) if f.init))
 
 
 def unknown_key_error(where: str, key: Any, allowed: Sequence[str], source: str) -> RecipeError:
