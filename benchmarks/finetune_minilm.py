@@ -20,8 +20,8 @@ made with other training or data fields than the recipe now has is an error, not
 ``--sweep ROW=JSONL`` first takes over the runs of a ``sweep_tiny.py`` file made with the row's
 recipe whose training fields equal an arm's exactly, so a setting chosen in the sweep is not
 trained twice. ``--full_data_epochs E`` also trains base once on the whole training split (the
-reference for "few-shot": how far below full data the tiny subsets are). ``--step_cost JSON`` (``step_cost.py --cases minilm --json``) adds each arm's step
-time relative to the base step. The tables (test metrics, per-seed differences to base, validation
+reference for "few-shot": how far below full data the tiny subsets are). ``--step_cost JSON``
+(``step_cost.py --cases minilm --json``) adds each arm's step time relative to the base step. The tables (test metrics, per-seed differences to base, validation
 metrics) go to ``--results`` (.md and .json).
 """
 
@@ -38,7 +38,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import numpy as np
-from reproduce_table2 import REPO, Row, _data_dirs, _parse_row_values, run_row, summarize_records
+from reproduce_table2 import (
+    REPO, Row, _data_dirs, _parse_row_values, add_run_options, chosen_rows, run_row, summarize_records,
+)
 from sweep_tiny import read_jsonl
 
 ROWS = {
@@ -241,29 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     from hf_challenger.experiments.compare import parse_seeds
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
+    add_run_options(parser, ROWS, "benchmarks/results/finetune_minilm_runs.jsonl", "benchmarks/results/finetune_minilm", 2)
     parser.add_argument("--arms", default=",".join(ARMS))
-    parser.add_argument("--seeds", default="5", help="count N (seeds 0..N-1) or a comma list")
-    parser.add_argument(
-        "--samples", "--shared", dest="shared", metavar="FOLDER",
-        help="folder of partial data copies (reuters21578/, 20newsgroups/) to carve dev splits from",
-    )
-    parser.add_argument("--dev_dir", default="outputs/table2_data", help="where --samples' folders are written")
-    parser.add_argument("--data_dir", action="append", default=[], help="ROW=FOLDER: upstream data of one row")
     parser.add_argument("--sweep", action="append", default=[], help="ROW=JSONL: sweep_tiny.py runs to take over")
     parser.add_argument("--step_cost", help="step_cost.py --json output with the MiniLM case")
     parser.add_argument("--full_data_epochs", type=float, default=0,
                         help="also train base once on each row's whole training split for this many epochs")
-    parser.add_argument("--workers", type=int, default=2, help="runs side by side (one process each)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    parser.add_argument("--runs", default="benchmarks/results/finetune_minilm_runs.jsonl")
-    parser.add_argument("--results", default="benchmarks/results/finetune_minilm")
-    parser.add_argument("--summary", action="store_true", help="only write the tables from --runs")
     args = parser.parse_args(argv)
-    rows = [name.strip() for name in args.rows.split(",")]
-    unknown = [name for name in rows if name not in ROWS]
-    if unknown:
-        parser.error(f"--rows: unknown {unknown}; allowed: {', '.join(ROWS)}")
+    rows = chosen_rows(parser, args, ROWS)
     arms = [arm.strip() for arm in args.arms.split(",")]
     if not args.summary:
         seeds = parse_seeds(args.seeds)

