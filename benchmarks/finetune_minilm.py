@@ -211,7 +211,7 @@ def report(args: argparse.Namespace, rows: list[str], arms: list[str]) -> str:
         full = [r for r in records if r["row"] == name and r["arm"] == "base_full_data"]
         reference = [] if not full else [
             f"Reference: base on the whole training split ({full[0]['train_size']:,} examples, "
-            f"{full[0]['training']['num_train_epochs']:g} epochs, seed 0): test accuracy "
+            f"{full[0]['training']['num_train_epochs']:g} epoch(s), seed 0): test accuracy "
             f"{100 * full[0]['test']['accuracy']:.2f} %, NLL {full[0]['test']['nll']:.3f}.", ""]
         sections.append("\n".join([
             f"## {ROWS[name].title} ({ROWS[name].recipe}), seeds {seeds}", "",
