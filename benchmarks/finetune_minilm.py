@@ -42,6 +42,7 @@ from reproduce_table2 import (
     REPO, Row, _data_dirs, _parse_row_values, add_run_options, chosen_rows, run_row, summarize_records,
 )
 from sweep_tiny import read_jsonl
+from tiny_workers import recorded_data
 
 ROWS = {
     "newsgroups": Row("20 Newsgroups, 4 per group", "recipes/finetune_minilm_tiny_newsgroups.yaml",
@@ -67,7 +68,7 @@ def take_over_sweep(name: str, sweep: Path, runs: Path, arms: list[str]) -> int:
     if not sweep.is_file():
         raise FileNotFoundError(f"--sweep {name}={sweep}: no such file")
     recipe = load_recipe(str(REPO / ROWS[name].recipe))
-    data = _jsonable(recipe.to_dict()["data"])
+    data = recorded_data(recipe)
     trainings = {arm: _jsonable(recipe.arm_training(arm)) for arm in arms}
     done = {(r["arm"], r["seed"]) for r in read_jsonl(runs) if r["row"] == name}
     taken = 0
@@ -124,7 +125,7 @@ def full_data_reference(name: str, data_dir: str | None, epochs: float, runs: Pa
     with runs.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps({
             "row": name, "arm": "base_full_data", "seed": 0, "training": _jsonable(values | {"output_dir": None}),
-            "data": _jsonable(recipe.to_dict()["data"]), "train_size": len(datasets["train"]),
+            "data": recorded_data(recipe), "train_size": len(datasets["train"]),
             "validation": result.validation, "test": result.metrics, "train_runtime": result.train_runtime,
             "wall_s": wall,
         }) + "\n")

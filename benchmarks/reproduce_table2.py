@@ -44,7 +44,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import numpy as np
 from reproduce_tiny import filter_tables
 from sweep_tiny import read_jsonl
-from tiny_workers import STATE, run_once, worker_pool
+from tiny_workers import STATE, recorded_data, run_once, worker_pool
 
 REPO = Path(__file__).resolve().parent.parent
 METRICS = ("accuracy", "nll", "brier", "ece")
@@ -83,7 +83,7 @@ def _run_job(job: tuple[str, str, int]) -> dict[str, Any]:
         "arm": arm,
         "seed": seed,
         "training": json.loads(json.dumps(recipe.arm_training(arm), default=str)),
-        "data": json.loads(json.dumps(recipe.to_dict()["data"], default=str)),
+        "data": recorded_data(recipe),
         "validation": result.validation,
         "test": result.metrics,
         "train_runtime": result.train_runtime,
@@ -196,7 +196,7 @@ def run_row(
     recipe_path = str(REPO / row.recipe)
     recipe = load_recipe(recipe_path)
     runs = Path(args.runs)
-    data = json.loads(json.dumps(recipe.to_dict()["data"], default=str))
+    data = recorded_data(recipe)
     done = set()
     for record in read_jsonl(runs):
         if record["row"] != name or record["arm"] not in arms:

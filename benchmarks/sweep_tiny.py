@@ -34,15 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import numpy as np
-from tiny_workers import STATE, run_once, worker_pool
-
-
-def _data_fields(recipe: Any) -> dict[str, Any]:
-    """The recipe's ``data`` section as recorded with each run: what was loaded, not from where
-    (``data_dir`` left out, as in ``reproduce_table2.py``'s records)."""
-    data = json.loads(json.dumps(recipe.to_dict()["data"], default=str))
-    data.get("options", {}).pop("data_dir", None)
-    return data
+from tiny_workers import STATE, recorded_data, run_once, worker_pool
 
 
 def _run_job(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
@@ -54,7 +46,7 @@ def _run_job(job: tuple[str, dict[str, Any], int]) -> dict[str, Any]:
         "overrides": overrides,
         "seed": seed,
         "training": json.loads(json.dumps(recipe.arm_training("challenger", overrides), default=str)),
-        "data": _data_fields(recipe),
+        "data": recorded_data(recipe),
         "validation": result.validation,
         "test": result.metrics,
         "train_runtime": result.train_runtime,

@@ -35,6 +35,17 @@ def init_worker(
     STATE["datasets"] = load_recipe_data(recipe)
 
 
+def recorded_data(recipe: Any) -> dict[str, Any]:
+    """The recipe's ``data`` section as every run record stores it and resuming compares it: what was
+    loaded, not from where (``data.options.data_dir`` left out, so the same data in another folder
+    matches)."""
+    import json
+
+    data = json.loads(json.dumps(recipe.to_dict()["data"], default=str))
+    data.get("options", {}).pop("data_dir", None)
+    return data
+
+
 def worker_pool(
     workers: int, recipe_path: str, threads: int, data_dir: str | None = None, glove_path: str | None = None
 ) -> Pool:
