@@ -111,8 +111,7 @@ def path_error(options: argparse.Namespace) -> str | None:
 def argument_error(options: argparse.Namespace, rest: Sequence[str]) -> str | None:
     """What is wrong with ``--seeds`` or the ``--field value`` names, or None; checked before torch
     is imported (:mod:`hf_challenger.experiments.field_names` reads the field names from source)."""
-    from .experiments.field_names import training_field_names, unknown_field
-    from .experiments.recipe import unknown_key_error
+    from .experiments.recipe import RecipeError, check_override_names
     from .experiments.seeds import parse_seeds
 
     if options.command == "compare":
@@ -120,9 +119,10 @@ def argument_error(options: argparse.Namespace, rest: Sequence[str]) -> str | No
             parse_seeds(options.seeds)
         except (TypeError, ValueError) as error:
             return str(error)
-    key = unknown_field(rest)
-    if key is not None:
-        return str(unknown_key_error("--", key, training_field_names(), "command line"))
+    try:
+        check_override_names(rest)
+    except RecipeError as error:
+        return str(error)
     return None
 
 

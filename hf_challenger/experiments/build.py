@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RecipeError
-from .recipe import config_keys, model_classes, training_field_names, unknown_key_error
+from .recipe import check_override_names, config_keys, model_classes, training_field_names, unknown_key_error
 from .recipe_spec import Recipe
 
 logger = logging.getLogger(__name__)
@@ -42,13 +42,7 @@ def parse_overrides(argv: Sequence[str]) -> dict[str, Any]:
     parser = training_argument_parser()
     for action in parser._actions:  # report only what was given (not parser.set_defaults: it fills the namespace)
         action.default = argparse.SUPPRESS
-    allowed = training_field_names()
-    for token in argv:
-        if token.startswith("--"):
-            key = token[2:].split("=", 1)[0]
-            known = key in allowed or (key.startswith("no_") and key[3:] in allowed)
-            if not known:
-                raise unknown_key_error("--", key, allowed, "command line")
+    check_override_names(argv)
     try:
         namespace, rest = parser.parse_known_args(list(argv))
     except SystemExit as error:  # argparse already printed the reason

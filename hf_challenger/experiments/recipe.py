@@ -63,7 +63,7 @@ from .recipe_types import hints_of, typed, typed_training, typed_values
 from ..fields import shown
 from .checkpoint import parse_checkpoint
 from .errors import RecipeError
-from .field_names import training_field_names
+from .field_names import training_field_names, unknown_field
 from .recipe_spec import Evaluation, Recipe
 from .yaml_reader import RecipeLimitError, read_yaml
 
@@ -86,6 +86,18 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 # --------------------------------------------------------------------------- validation
+
+
+def check_override_names(argv: Sequence[str]) -> None:
+    """Refuse a ``--name`` in command-line overrides ``argv`` that is not a training field (without
+    importing torch).
+
+    Raises:
+        RecipeError: naming the option and the closest field name.
+    """
+    key = unknown_field(argv)
+    if key is not None:
+        raise unknown_key_error("--", key, training_field_names(), "command line")
 
 
 def unknown_key_error(where: str, key: Any, allowed: Sequence[str], source: str) -> RecipeError:
