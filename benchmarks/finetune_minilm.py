@@ -195,14 +195,14 @@ def row_table(records: list[dict[str, Any]], arms: list[str], ratios: dict[str, 
 
 def report(args: argparse.Namespace, rows: list[str], arms: list[str]) -> str:
     """Write ``--results``.md/.json from ``--runs``; return the markdown."""
+    from hf_challenger.experiments.recipe import load_recipe
+
     records = read_jsonl(Path(args.runs))
     sections, document = [], {"rows": {}}
     for name in rows:
         row_records = [r for r in records if r["row"] == name and r["arm"] in arms]
         if not row_records:
             continue
-        from hf_challenger.experiments.recipe import load_recipe
-
         recipe = load_recipe(str(REPO / ROWS[name].recipe))
         training = recipe.arm_training("challenger_finetune") if "challenger_finetune" in recipe.arms else {}
         share = 1 - training.get("challenger_start_epoch", 0) / training.get("num_train_epochs", 1)
